@@ -1,0 +1,228 @@
+"""`stream-segmenter` command line: run, segment, produce, demo, schemas."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from stream_segmenter.config import Settings, load_settings
+from stream_segmenter.errors import ConfigError
+
+log = logging.getLogger("stream_segmenter")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.handler(settings, args) or 0)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="stream-segmenter",
+        description="Split text documents from Kafka into sentences with spaCy. "
+        "Settings come from environment variables (see README).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="consume, segment and publish until SIGTERM/SIGINT")
+    run.set_defaults(handler=cmd_run)
+
+    segment = commands.add_parser(
+        "segment", help="segment JSONL events or plain text from files/stdin to stdout (no Kafka)"
+    )
+    segment.add_argument("files", nargs="*", type=Path, help="input files (default: stdin)")
+    segment.add_argument(
+        "--format",
+        choices=["auto", "jsonl", "text"],
+        default="auto",
+        help="jsonl: one event per line; text: each file is one document (auto: by content)",
+    )
+    segment.add_argument("--lang", help="language of plain-text input (default: DEFAULT_LANG)")
+    segment.set_defaults(handler=cmd_segment)
+
+    produce = commands.add_parser(
+        "produce", help="publish JSONL events, text files or CoNLL-U documents to the input topic"
+    )
+    produce.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    produce.add_argument("--topic", help="default: INPUT_TOPIC")
+    produce.add_argument("--lang", help="lang field for text and CoNLL-U documents")
+    produce.add_argument("--limit", type=int, help="publish at most this many documents")
+    produce.add_argument("--partitions", type=int, default=3, help="when creating the topic")
+    produce.set_defaults(handler=cmd_produce)
+
+    demo = commands.add_parser(
+        "demo", help="publish a real corpus, segment it with `run`, print a summary"
+    )
+    demo.add_argument("--corpus", type=Path, help="default: UD English EWT test, see README")
+    demo.add_argument("--limit", type=int)
+    demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for results")
+    demo.set_defaults(handler=cmd_demo)
+
+    schemas = commands.add_parser("schemas", help="write (or --check) schemas/*.json")
+    schemas.add_argument("--dir", type=Path, default=Path("schemas"))
+    schemas.add_argument("--check", action="store_true", help="exit 1 if the files drifted")
+    schemas.set_defaults(handler=cmd_schemas)
+    return parser
+
+
+def build_document_processor(settings: Settings):
+    from stream_segmenter.cache import ResultCache
+    from stream_segmenter.models.loader import check_pipeline_sources
+    from stream_segmenter.models.pool import ModelPool
+    from stream_segmenter.process import DocumentProcessor
+    from stream_segmenter.segment import Segmenter
+
+    check_pipeline_sources(settings.spacy_pipelines)
+    segmenter = Segmenter(ModelPool(settings.spacy_pipelines), ResultCache(settings.max_cache_size))
+    return DocumentProcessor(segmenter, settings.default_lang, settings.max_text_chars)
+
+
+def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+    from confluent_kafka import Consumer, Producer
+
+    from stream_segmenter.kafka.clients import consumer_config, producer_config
+    from stream_segmenter.kafka.loop import StreamProcessor
+
+    processor = build_document_processor(settings)
+    loop = StreamProcessor(
+        settings,
+        Consumer(consumer_config(settings)),
+        Producer(producer_config(settings)),
+        processor,
+    )
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("received %s: finishing in-flight work", signal.Signals(signum).name)
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    loop.run()
+    return 0
+
+
+def cmd_segment(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter.events import SourceRef
+    from stream_segmenter.process import RawMessage
+
+    processor = build_document_processor(settings)
+    rejected = 0
+    batch: list[RawMessage] = []
+
+    def flush() -> None:
+        nonlocal rejected
+        for outcome in processor.process(batch):
+            if outcome.output is not None:
+                sys.stdout.buffer.write(outcome.output + b"\n")
+            else:
+                assert outcome.error is not None
+                rejected += 1
+                report = {
+                    "error": outcome.error.kind,
+                    "reason": outcome.error.reason,
+                    "source": outcome.message.source.model_dump(),
+                }
+                print(json.dumps(report), file=sys.stderr)
+        batch.clear()
+
+    for name, line_number, value in _segment_inputs(args, settings):
+        source = SourceRef(topic=name, partition=0, offset=line_number)
+        batch.append(RawMessage(key=None, value=value, source=source))
+        if len(batch) >= settings.batch_size:
+            flush()
+    flush()
+    sys.stdout.flush()
+    return 1 if rejected else 0
+
+
+def _segment_inputs(
+    args: argparse.Namespace, settings: Settings
+) -> Iterator[tuple[str, int, bytes]]:
+    """(source name, line or 0, event bytes) for every input document."""
+    streams: list[tuple[str, BinaryIO]] = (
+        [(str(path), path.open("rb")) for path in args.files]
+        if args.files
+        else [("stdin", sys.stdin.buffer)]
+    )
+    for name, stream in streams:
+        with stream:
+            data = stream.read()
+        fmt = args.format
+        if fmt == "auto":
+            fmt = "jsonl" if data.lstrip().startswith(b"{") else "text"
+        if fmt == "jsonl":
+            for number, line in enumerate(data.splitlines(), start=1):
+                if line.strip():
+                    yield name, number, line
+        else:
+            text = data.decode("utf-8", errors="strict")
+            event = {
+                "doc_id": Path(name).stem,
+                "text": text,
+                "lang": args.lang or settings.default_lang,
+            }
+            yield name, 0, json.dumps(event, ensure_ascii=False).encode()
+
+
+def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
+    from confluent_kafka import Producer
+
+    from stream_segmenter.kafka.clients import base_config, ensure_topics
+    from stream_segmenter.publish import corpus_events, publish
+
+    topic = args.topic or settings.input_topic
+    events = corpus_events(args.paths, args.lang, args.limit)
+    ensure_topics(
+        settings.kafka_bootstrap_servers,
+        [topic],
+        partitions=args.partitions,
+        extra_config=settings.librdkafka_overrides(),
+    )
+    config = base_config(settings)
+    config["linger.ms"] = 20
+    delivered = publish(Producer(config), topic, events, total=len(events))
+    print(f"published {delivered} documents to {topic}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter.demo import run_demo
+
+    summary = run_demo(settings, args.corpus, args.limit, args.timeout)
+    print(summary.render())
+    complete = summary.outputs + summary.dead_letters == summary.published
+    return 0 if complete and summary.exit_code == 0 else 1
+
+
+def cmd_schemas(_: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter import schemas
+
+    if args.check:
+        drifted = schemas.drifted(args.dir)
+        for name in drifted:
+            print(f"{args.dir / name} differs from the models: run `stream-segmenter schemas`")
+        return 1 if drifted else 0
+    for path in schemas.write(args.dir):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,76 @@
+"""librdkafka client settings built from our Settings, and topic creation for set-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from stream_segmenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _log_client_error(error: object) -> None:
+    log.warning("kafka client: %s", error)
+
+
+def base_config(settings: Settings) -> dict[str, object]:
+    config: dict[str, object] = {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "error_cb": _log_client_error,
+    }
+    config.update(settings.librdkafka_overrides())
+    return config
+
+
+def consumer_config(settings: Settings) -> dict[str, object]:
+    """Offsets are committed by us, only after the output is confirmed (at-least-once)."""
+    config = {
+        "group.id": settings.group_id,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        # Queue fewer bytes per partition than librdkafka's 64 MB default: memory is ours to bound.
+        "queued.max.messages.kbytes": 16384,
+    }
+    config.update(base_config(settings))
+    return config
+
+
+def producer_config(settings: Settings) -> dict[str, object]:
+    """Idempotent, acks=all: a retried send never duplicates or reorders within a partition."""
+    config = {
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+    }
+    config.update(base_config(settings))
+    return config
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    topics: Iterable[str],
+    partitions: int = 3,
+    extra_config: dict[str, str] | None = None,
+) -> None:
+    """Create the topics that do not exist yet (for set-up, demos and tests)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(extra_config or {})})
+    existing = set(admin.list_topics(timeout=30).topics)
+    wanted = [
+        NewTopic(name, num_partitions=partitions, replication_factor=1)
+        for name in dict.fromkeys(topics)
+        if name not in existing
+    ]
+    if not wanted:
+        return
+    for name, future in admin.create_topics(wanted, operation_timeout=30).items():
+        try:
+            future.result()
+        except Exception as exc:  # already created by a concurrent caller is fine
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+        log.info("created topic %s", name)

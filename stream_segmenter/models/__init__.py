@@ -1,0 +1,1 @@
+"""spaCy pipelines: how one is loaded (loader) and which are held in memory (pool)."""

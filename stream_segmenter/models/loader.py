@@ -1,0 +1,74 @@
+"""Build one spaCy pipeline for a language, from a configured package/path or a blank one.
+
+Nothing here downloads anything: a configured pipeline must be installed or on disk,
+and the default is `spacy.blank(lang)` plus the rule-based `sentencizer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+from stream_segmenter.errors import ConfigError
+from stream_segmenter.events import ModelInfo
+
+# Any of these components sets sentence boundaries; without one we add the sentencizer.
+SENTENCE_COMPONENTS = ("sentencizer", "senter", "parser")
+# spaCy's language-neutral blank pipeline, used for codes spaCy has no class for.
+FALLBACK_LANG = "xx"
+
+
+@dataclass(frozen=True)
+class LoadedPipeline:
+    """A pipeline together with what it is called in output events and cache keys."""
+
+    nlp: Language
+    info: ModelInfo
+    lang: str
+
+    @property
+    def cache_namespace(self) -> str:
+        return f"{self.info.name}@{self.info.version}:{'+'.join(self.nlp.pipe_names)}"
+
+
+def load_pipeline(lang: str, source: str | None) -> LoadedPipeline:
+    """Load `source` (a package name or a path) or, if None, a blank pipeline for `lang`."""
+    if source is None:
+        nlp = _blank(lang)
+        info = ModelInfo(name=f"blank_{nlp.lang}", version=spacy.__version__)
+    else:
+        nlp = spacy.load(source)
+        meta = nlp.meta
+        info = ModelInfo(
+            name=f"{meta.get('lang', nlp.lang)}_{meta.get('name', 'pipeline')}",
+            version=str(meta.get("version", "0.0.0")),
+        )
+    ensure_sentence_boundaries(nlp)
+    return LoadedPipeline(nlp=nlp, info=info, lang=lang)
+
+
+def ensure_sentence_boundaries(nlp: Language) -> None:
+    """Add the sentencizer to a pipeline that has no component setting sentence starts."""
+    if not any(name in nlp.pipe_names for name in SENTENCE_COMPONENTS):
+        nlp.add_pipe("sentencizer")
+
+
+def _blank(lang: str) -> Language:
+    try:
+        return spacy.blank(lang)
+    except ImportError:
+        return spacy.blank(FALLBACK_LANG)
+
+
+def check_pipeline_sources(pipelines: dict[str, str]) -> None:
+    """Fail start-up (not the first message) when a configured pipeline cannot be found."""
+    for lang, source in pipelines.items():
+        if Path(source).is_dir() or spacy.util.is_package(source):
+            continue
+        raise ConfigError(
+            f"invalid configuration: SPACY_PIPELINES: {lang}={source} is neither an installed "
+            "spaCy package nor a pipeline directory"
+        )

@@ -1,0 +1,83 @@
+"""Split texts into sentence offsets with the pool's pipelines, through the result cache."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from spacy.tokens import Doc
+
+from stream_segmenter.cache import ResultCache, Spans, cache_key
+from stream_segmenter.events import ModelInfo, Segment
+from stream_segmenter.models.pool import ModelPool
+
+PIPE_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    model: ModelInfo
+    spans: Spans
+    cache_hit: bool
+
+
+def sentence_spans(doc: Doc) -> Spans:
+    """Offsets of each sentence with surrounding whitespace trimmed; blank sentences dropped."""
+    text = doc.text
+    spans = []
+    for sent in doc.sents:
+        start, end = sent.start_char, sent.end_char
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.append((start, end))
+    return tuple(spans)
+
+
+def to_segments(text: str, spans: Iterable[tuple[int, int]]) -> list[Segment]:
+    return [
+        Segment(index=i, text=text[start:end], start=start, end=end)
+        for i, (start, end) in enumerate(spans)
+    ]
+
+
+class Segmenter:
+    """Segments batches of (lang, text); one `nlp.pipe` per language in a batch."""
+
+    def __init__(self, pool: ModelPool, cache: ResultCache) -> None:
+        self.pool = pool
+        self.cache = cache
+
+    def segment(self, docs: Sequence[tuple[str, str]]) -> list[SegmentResult]:
+        """Results in the order of `docs`. Raises only if a pipeline cannot be loaded."""
+        results: list[SegmentResult | None] = [None] * len(docs)
+        by_lang: dict[str, list[int]] = defaultdict(list)
+        for position, (lang, _) in enumerate(docs):
+            by_lang[lang].append(position)
+        for lang, positions in by_lang.items():
+            pipeline = self.pool.get(lang)
+            misses: list[tuple[int, bytes]] = []
+            for position in positions:
+                key = cache_key(pipeline.cache_namespace, lang, docs[position][1])
+                spans = self.cache.get(key)
+                if spans is None:
+                    misses.append((position, key))
+                else:
+                    results[position] = SegmentResult(pipeline.info, spans, cache_hit=True)
+            if not misses:
+                continue
+            texts = [docs[position][1] for position, _ in misses]
+            # The memory zone frees every string the batch added to the vocabulary when it
+            # closes; only plain tuples of ints leave it.
+            with pipeline.nlp.memory_zone():
+                computed = [
+                    sentence_spans(doc)
+                    for doc in pipeline.nlp.pipe(texts, batch_size=PIPE_BATCH_SIZE)
+                ]
+            for (position, key), spans in zip(misses, computed, strict=True):
+                self.cache.put(key, spans)
+                results[position] = SegmentResult(pipeline.info, spans, cache_hit=False)
+        return [result for result in results if result is not None]
