@@ -1,0 +1,50 @@
+# The two commands a new user needs:
+#   make demo   set up, start a local Kafka broker, segment UD English EWT, print a summary
+#   make test   set up and run every test (integration tests on a real broker included)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+BROKER := $(BIN)/python tools/local_kafka.py
+
+.PHONY: setup demo test lint unit broker-start broker-stop schemas clean
+
+$(BIN)/stream-segmenter: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/stream-segmenter ## virtualenv with the package and its test tools
+	$(BROKER) fetch
+
+demo: setup ## the main job on real text, end to end through a local broker
+	@if $(BROKER) status 2>/dev/null; then \
+		KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} $(BIN)/stream-segmenter demo; \
+	else \
+		$(BROKER) start >/dev/null && trap '$(BROKER) stop' EXIT && \
+		KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 $(BIN)/stream-segmenter demo; \
+	fi
+
+test: setup lint ## every test; the broker: $$KAFKA_BOOTSTRAP_SERVERS, else Docker, else local
+	$(BIN)/pytest -ra
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+unit: $(BIN)/stream-segmenter ## tests that need no broker
+	$(BIN)/pytest -ra tests/unit
+
+broker-start: setup ## a local broker that stays up (127.0.0.1:9092)
+	$(BROKER) start
+
+broker-stop:
+	$(BROKER) stop
+
+schemas: $(BIN)/stream-segmenter ## regenerate schemas/ from the event models
+	$(BIN)/stream-segmenter schemas
+
+clean:
+	-$(BROKER) stop
+	rm -rf $(VENV) .local-kafka .pytest_cache .ruff_cache

@@ -1,0 +1,128 @@
+"""Drive the real processor process and read its topics back, for integration tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, Producer
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, bytes]
+
+
+def produce_all(
+    bootstrap: str, topic: str, events: Iterable[tuple[bytes | None, bytes | None]]
+) -> int:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 10})
+    count = 0
+    for key, value in events:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+        count += 1
+    assert producer.flush(60) == 0, "not every test document was delivered"
+    return count
+
+
+def read_topics(
+    bootstrap: str,
+    topic_names: list[str],
+    done: Callable[[list[Record]], bool],
+    timeout: float = 120.0,
+    settle: float = 0.0,
+) -> list[Record]:
+    """Read the topics from the beginning until `done(records)`, then `settle` seconds more
+    (to catch duplicates that would arrive late), or until `timeout`."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topic_names)
+    records: list[Record] = []
+    deadline = time.monotonic() + timeout
+    settle_until: float | None = None
+    try:
+        while time.monotonic() < deadline:
+            if settle_until is None and done(records):
+                settle_until = time.monotonic() + settle
+            if settle_until is not None and time.monotonic() >= settle_until:
+                break
+            for message in consumer.consume(num_messages=500, timeout=0.5):
+                if message.error():
+                    continue
+                records.append(
+                    Record(
+                        message.topic(),
+                        message.partition(),
+                        message.offset(),
+                        message.key(),
+                        message.value(),
+                        dict(message.headers() or []),
+                    )
+                )
+    finally:
+        consumer.close()
+    return records
+
+
+class ProcessorProcess:
+    """`stream-segmenter run` as a child process, with its log kept for failure messages."""
+
+    def __init__(self, bootstrap: str, topics: dict[str, str], **env: str) -> None:
+        log_fd, self.log_path = tempfile.mkstemp(prefix="processor-", suffix=".log")
+        full_env = {
+            **os.environ,
+            **topics,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "COMMIT_INTERVAL_SECONDS": "0.2",
+            **env,
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "stream_segmenter", "run"],
+            env=full_env,
+            stdout=log_fd,
+            stderr=subprocess.STDOUT,
+        )
+        os.close(log_fd)
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout: float = 60.0) -> int:
+        if self.running():
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+
+    def output(self) -> str:
+        with open(self.log_path, errors="replace") as log:
+            return log.read()
+
+    def __enter__(self) -> ProcessorProcess:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.running():
+            self.process.kill()
+            self.process.wait()

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from stream_segmenter.config import Settings, kafka_passthrough, load_settings
+from stream_segmenter.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAX_TEXT_CHARS", "abc"),
+        ("MAX_TEXT_CHARS", "0"),
+        ("BATCH_SIZE", "-1"),
+        ("MAX_CACHE_SIZE", "ten"),
+        ("DEFAULT_LANG", "English"),
+        ("SPACY_PIPELINES", "en:en_core_web_sm"),
+        ("PROCESSING_GUARANTEE", "sometimes"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_a_bad_setting_names_its_variable(monkeypatch, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid configuration: {name}: ")
+    assert "\n" not in message
+
+
+def test_start_up_stops_with_one_line_and_exit_code_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", "run"],
+        env={"PATH": "/usr/bin:/bin", "BATCH_SIZE": "many"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "invalid configuration: BATCH_SIZE: Input should be a valid integer, "
+        "unable to parse string as an integer (got 'many')"
+    ]
+
+
+def test_a_pipeline_that_is_not_installed_stops_start_up(monkeypatch, capsys):
+    from stream_segmenter.cli import main
+
+    monkeypatch.setenv("SPACY_PIPELINES", "en=no_such_pipeline_pkg")
+    assert main(["segment"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "invalid configuration: SPACY_PIPELINES: en=no_such_pipeline_pkg is neither an "
+        "installed spaCy package nor a pipeline directory"
+    )
+
+
+def test_pipeline_mapping_and_defaults(monkeypatch):
+    monkeypatch.setenv("SPACY_PIPELINES", "en=en_core_web_sm, de=/models/de")
+    settings = load_settings()
+    assert settings.spacy_pipelines == {"en": "en_core_web_sm", "de": "/models/de"}
+    assert (settings.input_topic, settings.output_topic, settings.dlq_topic) == (
+        "documents", "segments", "documents.dlq",
+    )  # fmt: skip
+    assert isinstance(settings, Settings)
+
+
+def test_kafka_variables_pass_through_to_librdkafka():
+    environ = {
+        "KAFKA_BOOTSTRAP_SERVERS": "b:9092",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SSL_CA_LOCATION": "/ca.pem",
+        "KAFKA_": "ignored",
+        "OTHER": "x",
+    }
+    assert kafka_passthrough(environ) == {
+        "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "PLAIN",
+        "ssl.ca.location": "/ca.pem",
+    }

@@ -1,0 +1,37 @@
+from stream_segmenter.kafka.offsets import OffsetTracker
+
+P0, P1 = ("t", 0), ("t", 1)
+
+
+def test_position_waits_for_the_oldest_unconfirmed_offset():
+    tracker = OffsetTracker()
+    for offset in (10, 11, 12, 13):
+        tracker.track(P0, offset)
+    tracker.confirm(P0, 12)
+    tracker.confirm(P0, 11)
+    assert tracker.committable() == {}
+    tracker.confirm(P0, 10)
+    assert tracker.committable() == {P0: 13}  # 13 is still unconfirmed
+    assert tracker.in_flight() == 1
+    tracker.confirm(P0, 13)
+    assert tracker.committable() == {P0: 14}
+
+
+def test_committed_positions_are_not_offered_again():
+    tracker = OffsetTracker()
+    tracker.track(P0, 0)
+    tracker.track(P1, 5)
+    tracker.confirm(P0, 0)
+    tracker.confirm(P1, 5)
+    assert tracker.committable() == {P0: 1, P1: 6}
+    tracker.mark_committed({P0: 1})
+    assert tracker.committable() == {P1: 6}
+
+
+def test_forgotten_partitions_ignore_late_confirmations():
+    tracker = OffsetTracker()
+    tracker.track(P0, 3)
+    tracker.forget([P0])
+    tracker.confirm(P0, 3)
+    assert tracker.committable() == {}
+    assert tracker.in_flight() == 0
