@@ -23,8 +23,12 @@ GOLDEN_RULES = SHARED_DATA / "golden_rules_en.jsonl"
 
 
 def require(path: Path) -> Path:
+    """The gold data file, or a skip; in CI (CI=true) a missing file fails instead."""
     if not path.exists():
-        pytest.skip(f"gold data not found at {path} (set SHARED_DATA)")
+        message = f"gold data not found at {path} (set SHARED_DATA)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
     return path
 
 
