@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 BROKER := $(BIN)/python tools/local_kafka.py
+export LOCAL_KAFKA_PORT ?= 9092
+LOCAL_BOOTSTRAP := 127.0.0.1:$(LOCAL_KAFKA_PORT)
 
 .PHONY: setup demo test lint unit broker-start broker-stop schemas clean
 
@@ -20,10 +22,10 @@ setup: $(BIN)/stream-segmenter ## virtualenv with the package and its test tools
 
 demo: setup ## the main job on real text, end to end through a local broker
 	@if $(BROKER) status 2>/dev/null; then \
-		KAFKA_BOOTSTRAP_SERVERS=$${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092} $(BIN)/stream-segmenter demo; \
+		KAFKA_BOOTSTRAP_SERVERS=$(LOCAL_BOOTSTRAP) $(BIN)/stream-segmenter demo; \
 	else \
 		$(BROKER) start >/dev/null && trap '$(BROKER) stop' EXIT && \
-		KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 $(BIN)/stream-segmenter demo; \
+		KAFKA_BOOTSTRAP_SERVERS=$(LOCAL_BOOTSTRAP) $(BIN)/stream-segmenter demo; \
 	fi
 
 test: setup lint ## every test; the broker: $$KAFKA_BOOTSTRAP_SERVERS, else Docker, else local
@@ -36,7 +38,7 @@ lint:
 unit: $(BIN)/stream-segmenter ## tests that need no broker
 	$(BIN)/pytest -ra tests/unit
 
-broker-start: setup ## a local broker that stays up (127.0.0.1:9092)
+broker-start: setup ## a local broker that stays up (127.0.0.1:$LOCAL_KAFKA_PORT, default 9092)
 	$(BROKER) start
 
 broker-stop:
