@@ -86,43 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_document_processor(settings: Settings):
-    from stream_segmenter.cache import ResultCache
-    from stream_segmenter.models.loader import check_pipeline_sources
-    from stream_segmenter.models.pool import ModelPool
-    from stream_segmenter.process import DocumentProcessor
-    from stream_segmenter.segment import Segmenter
-
-    check_pipeline_sources(settings.spacy_pipelines)
-    segmenter = Segmenter(ModelPool(settings.spacy_pipelines), ResultCache(settings.max_cache_size))
-    return DocumentProcessor(segmenter, settings.default_lang, settings.max_text_chars)
-
-
 def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
-    from confluent_kafka import Consumer, Producer
+    from stream_segmenter.app import build_app
 
-    from stream_segmenter.kafka.clients import consumer_config, producer_config
-    from stream_segmenter.kafka.loop import StreamProcessor
-
-    processor = build_document_processor(settings)
-    loop = StreamProcessor(
-        settings,
-        Consumer(consumer_config(settings)),
-        Producer(producer_config(settings)),
-        processor,
-    )
+    app = build_app(settings)
 
     def request_stop(signum: int, _frame: object) -> None:
         log.info("received %s: finishing in-flight work", signal.Signals(signum).name)
-        loop.stop()
+        app.loop.stop()
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-    loop.run()
+    app.run()
     return 0
 
 
 def cmd_segment(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter.app import build_document_processor
     from stream_segmenter.events import SourceRef
     from stream_segmenter.process import RawMessage
 

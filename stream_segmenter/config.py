@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stream_segmenter.errors import ConfigError
 
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
+THRESHOLD_PATTERN = re.compile(r"^\d+(\.\d+)?%?$")
 
 # Variables that start with KAFKA_ but are ours, not librdkafka properties.
 _OWN_KAFKA_VARS = {"KAFKA_BOOTSTRAP_SERVERS"}
+
+
+def _default_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 class Settings(BaseSettings):
@@ -45,6 +51,20 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(1_000_000, alias="MAX_TEXT_CHARS", gt=0)
     max_cache_size: int = Field(10_000, alias="MAX_CACHE_SIZE", ge=0)
 
+    max_cache_mb: float = Field(64.0, alias="MAX_CACHE_MB", ge=0)
+
+    # Memory governor. Thresholds in MB ("800") or as a share of the memory limit ("70%").
+    memory_threshold_mb: str = Field("1024", alias="MEMORY_THRESHOLD_MB")
+    high_memory_threshold_mb: str = Field("1536", alias="HIGH_MEMORY_THRESHOLD_MB")
+    memory_limit_mb: float | None = Field(None, alias="MEMORY_LIMIT_MB", gt=0)
+    gc_interval: float = Field(300.0, alias="GC_INTERVAL", ge=0)
+    model_idle_seconds: float = Field(900.0, alias="MODEL_IDLE_SECONDS", gt=0)
+    max_loaded_models: int = Field(4, alias="MAX_LOADED_MODELS", ge=1)
+    telemetry_interval: float = Field(30.0, alias="TELEMETRY_INTERVAL", gt=0)
+    critical_retry_seconds: float = Field(5.0, alias="CRITICAL_RETRY_SECONDS", gt=0)
+    admin_address: str = Field("127.0.0.1:8080", alias="ADMIN_ADDRESS")
+    instance_id: str = Field(default_factory=_default_instance_id, alias="INSTANCE_ID")
+
     batch_size: int = Field(256, alias="BATCH_SIZE", gt=0, le=100_000)
     poll_timeout_seconds: float = Field(0.5, alias="POLL_TIMEOUT_SECONDS", gt=0)
     commit_interval_seconds: float = Field(1.0, alias="COMMIT_INTERVAL_SECONDS", ge=0)
@@ -56,6 +76,45 @@ class Settings(BaseSettings):
         if not LANG_PATTERN.match(value):
             raise ValueError(f"expected a lowercase ISO 639 code such as 'en', got {value!r}")
         return value
+
+    @field_validator("memory_threshold_mb", "high_memory_threshold_mb")
+    @classmethod
+    def _check_threshold(cls, value: str) -> str:
+        if not THRESHOLD_PATTERN.match(value.strip()):
+            raise ValueError(
+                f"expected megabytes such as '800' or a share such as '70%', got {value!r}"
+            )
+        return value.strip()
+
+    @field_validator("admin_address")
+    @classmethod
+    def _check_admin_address(cls, value: str) -> str:
+        if value in {"", "off"}:
+            return "off"
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(
+                f"expected host:port (port 0 picks a free one) or 'off', got {value!r}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _check_thresholds_order(self) -> Settings:
+        low, high = self.memory_threshold_mb, self.high_memory_threshold_mb
+        if low.endswith("%") == high.endswith("%") and float(low.rstrip("%")) >= float(
+            high.rstrip("%")
+        ):
+            raise ValueError(
+                f"HIGH_MEMORY_THRESHOLD_MB ({high}) must be above MEMORY_THRESHOLD_MB ({low})"
+            )
+        return self
+
+    @property
+    def admin_host_port(self) -> tuple[str, int] | None:
+        if self.admin_address == "off":
+            return None
+        host, _, port = self.admin_address.rpartition(":")
+        return host, int(port)
 
     @field_validator("spacy_pipelines", mode="before")
     @classmethod
@@ -91,7 +150,39 @@ def load_settings() -> Settings:
         return Settings()  # type: ignore[call-arg]
     except ValidationError as exc:
         first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "configuration"
+        name = str(first["loc"][0]) if first["loc"] else "HIGH_MEMORY_THRESHOLD_MB"
         given = os.environ.get(name)
         shown = f" (got {given!r})" if given is not None else ""
         raise ConfigError(f"invalid configuration: {name}: {first['msg']}{shown}") from None
+
+
+def resolve_thresholds(
+    settings: Settings, cgroup_limit_mb: float | None
+) -> tuple[float, float, float | None, str | None]:
+    """(low MB, high MB, limit MB, where the limit came from); percentages need a limit."""
+    limit, source = (
+        (settings.memory_limit_mb, "configured")
+        if settings.memory_limit_mb is not None
+        else (cgroup_limit_mb, "cgroup" if cgroup_limit_mb is not None else None)
+    )
+    resolved = []
+    for name, value in (
+        ("MEMORY_THRESHOLD_MB", settings.memory_threshold_mb),
+        ("HIGH_MEMORY_THRESHOLD_MB", settings.high_memory_threshold_mb),
+    ):
+        if value.endswith("%"):
+            if limit is None:
+                raise ConfigError(
+                    f"invalid configuration: {name}: {value} needs a memory limit, and no cgroup "
+                    "limit was found; set MEMORY_LIMIT_MB or give megabytes"
+                )
+            resolved.append(limit * float(value[:-1]) / 100)
+        else:
+            resolved.append(float(value))
+    low, high = resolved
+    if not 0 < low < high:
+        raise ConfigError(
+            f"invalid configuration: HIGH_MEMORY_THRESHOLD_MB: {high:.0f} MB must be above "
+            f"MEMORY_THRESHOLD_MB {low:.0f} MB"
+        )
+    return low, high, limit, source

@@ -26,6 +26,7 @@ class RawMessage:
     value: bytes | None
     source: SourceRef
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp_ms: int | None = None
 
 
 @dataclass(frozen=True)

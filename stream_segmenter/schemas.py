@@ -8,10 +8,12 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from stream_segmenter.events import DocumentEvent, SegmentedDocument
+from stream_segmenter.telemetry import TelemetryEvent
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "document.schema.json": DocumentEvent,
     "segmented-document.schema.json": SegmentedDocument,
+    "telemetry.schema.json": TelemetryEvent,
 }
 
 

@@ -51,6 +51,13 @@ def producer_config(settings: Settings) -> dict[str, object]:
     return config
 
 
+def telemetry_producer_config(settings: Settings) -> dict[str, object]:
+    """A small, separate producer: telemetry must flow while output is paused or stuck."""
+    config = {"linger.ms": 50, "queue.buffering.max.messages": 10_000}
+    config.update(base_config(settings))
+    return config
+
+
 def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],

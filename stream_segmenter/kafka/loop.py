@@ -11,13 +11,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import (
+    TIMESTAMP_NOT_AVAILABLE,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 
+from stream_segmenter.admin import LoopHeartbeat
 from stream_segmenter.config import Settings
 from stream_segmenter.errors import InvalidMessage
 from stream_segmenter.events import SourceRef
+from stream_segmenter.governor.supervisor import Counters, MemorySupervisor
 from stream_segmenter.kafka.dlq import dead_letter_headers
 from stream_segmenter.kafka.offsets import OffsetTracker, TopicPartitionKey
 from stream_segmenter.process import DocumentProcessor, Outcome, RawMessage
@@ -32,20 +42,6 @@ _REJECTED = {
     KafkaError.INVALID_RECORD,
     KafkaError.RECORD_LIST_TOO_LARGE,
 }
-
-
-@dataclass
-class LoopStats:
-    """Counters for the progress log and the exit summary."""
-
-    started: float = field(default_factory=time.monotonic)
-    documents: int = 0
-    segments: int = 0
-    dead_letters: int = 0
-    cache_hits: int = 0
-
-    def rate(self) -> float:
-        return self.documents / max(time.monotonic() - self.started, 1e-9)
 
 
 @dataclass(frozen=True)
@@ -69,13 +65,19 @@ class StreamProcessor:
         consumer: Consumer,
         producer: Producer,
         processor: DocumentProcessor,
+        supervisor: MemorySupervisor,
+        heartbeat: LoopHeartbeat | None = None,
     ) -> None:
         self.settings = settings
         self.consumer = consumer
         self.producer = producer
         self.processor = processor
+        self.supervisor = supervisor
+        self.stats: Counters = supervisor.counters
+        self.heartbeat = heartbeat or LoopHeartbeat()
         self.offsets = OffsetTracker()
-        self.stats = LoopStats()
+        self._started = time.monotonic()
+        supervisor.attach(consumer, drain=self._flush_and_commit)
         self._stop = threading.Event()
         self._retry: list[_Pending] = []
         self._last_commit = time.monotonic()
@@ -85,14 +87,17 @@ class StreamProcessor:
         """Ask the loop to finish its batch, flush, commit and leave (signal-handler safe)."""
         self._stop.set()
 
-    def run(self) -> LoopStats:
+    def run(self) -> Counters:
         self.consumer.subscribe(
             [self.settings.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         log.info("consuming %s as group %s", self.settings.input_topic, self.settings.group_id)
         try:
             while not self._stop.is_set():
+                self.heartbeat.beat()
                 self._run_once()
+                self.supervisor.tick()
+            self.heartbeat.stopping = True
             self._drain()
         finally:
             self.consumer.close()  # leaves the group so partitions move at once
@@ -101,9 +106,12 @@ class StreamProcessor:
             self.stats.documents,
             self.stats.segments,
             self.stats.dead_letters,
-            self.stats.rate(),
+            self._rate(),
         )
         return self.stats
+
+    def _rate(self) -> float:
+        return self.stats.documents / max(time.monotonic() - self._started, 1e-9)
 
     def _run_once(self) -> None:
         messages = self.consumer.consume(
@@ -124,7 +132,7 @@ class StreamProcessor:
                 "progress: %d documents, %d dead letters, %.1f docs/s, %d in flight",
                 self.stats.documents,
                 self.stats.dead_letters,
-                self.stats.rate(),
+                self._rate(),
                 self.offsets.in_flight(),
             )
 
@@ -137,11 +145,13 @@ class StreamProcessor:
             return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         self.offsets.track((topic, partition), offset)
+        kind, stamp = message.timestamp()
         return RawMessage(
             key=message.key(),
             value=message.value(),
             source=SourceRef(topic=topic, partition=partition, offset=offset),
             headers=list(message.headers() or []),
+            timestamp_ms=stamp if kind != TIMESTAMP_NOT_AVAILABLE else None,
         )
 
     def _publish(self, outcome: Outcome) -> None:
@@ -190,6 +200,8 @@ class StreamProcessor:
                 self.stats.documents += 1
                 self.stats.segments += outcome.segment_count
                 self.stats.cache_hits += int(outcome.cache_hit)
+                if outcome.message.timestamp_ms is not None:
+                    self.stats.latency.add(time.time() * 1000 - outcome.message.timestamp_ms)
             else:
                 self.stats.dead_letters += 1
             return
@@ -239,8 +251,9 @@ class StreamProcessor:
         log.info("stopping: flushing %d in-flight messages", self.offsets.in_flight())
         self._flush_and_commit()
 
-    def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", _names(partitions))
+        self.supervisor.on_assign(consumer, partitions)
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
@@ -249,6 +262,7 @@ class StreamProcessor:
             self._flush_and_commit(only=revoked)
         finally:
             self.offsets.forget(list(revoked))
+            self.supervisor.on_revoke(partitions)
 
 
 def _dead_letter(

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from stream_segmenter.cli import build_document_processor
+from stream_segmenter.app import build_document_processor
 from stream_segmenter.config import Settings
 from stream_segmenter.corpus import read_events
 from stream_segmenter.events import SourceRef

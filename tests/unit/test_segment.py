@@ -13,7 +13,7 @@ from tests.conftest import GOLDEN_RULES, require
 
 
 def make_segmenter(pipelines: dict[str, str] | None = None, cache_size: int = 100) -> Segmenter:
-    return Segmenter(ModelPool(pipelines or {}), ResultCache(cache_size))
+    return Segmenter(ModelPool(pipelines or {}), ResultCache(cache_size, 2**20))
 
 
 def test_offsets_slice_every_ewt_document_exactly(ewt_test):
@@ -101,7 +101,7 @@ def test_pool_loads_each_language_once_and_only_when_asked():
 
     pool = ModelPool({}, loader=loader)
     assert pool.loaded_languages == []
-    segmenter = Segmenter(pool, ResultCache(10))
+    segmenter = Segmenter(pool, ResultCache(10, 2**20))
     segmenter.segment([("en", "A. B."), ("de", "C. D."), ("en", "E. F.")])
     segmenter.segment([("en", "G. H.")])
     assert calls == ["en", "de"]

@@ -1,0 +1,112 @@
+"""Wiring: builds every part from Settings in one place, for the CLI and the tests."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from stream_segmenter.admin import AdminServer, LoopHeartbeat
+from stream_segmenter.cache import ResultCache
+from stream_segmenter.config import Settings, resolve_thresholds
+from stream_segmenter.governor.cleanup import Cleaner
+from stream_segmenter.governor.probe import MemoryProbe
+from stream_segmenter.governor.state import MemoryStateMachine
+from stream_segmenter.governor.supervisor import Counters, MemoryLimit, MemorySupervisor
+from stream_segmenter.kafka.loop import StreamProcessor
+from stream_segmenter.models.loader import check_pipeline_sources
+from stream_segmenter.models.pool import ModelPool
+from stream_segmenter.process import DocumentProcessor
+from stream_segmenter.segment import Segmenter
+from stream_segmenter.telemetry import TelemetryPublisher
+
+log = logging.getLogger(__name__)
+
+
+def build_segmenter(settings: Settings) -> Segmenter:
+    check_pipeline_sources(settings.spacy_pipelines)
+    pool = ModelPool(
+        settings.spacy_pipelines,
+        max_loaded=settings.max_loaded_models,
+        idle_seconds=settings.model_idle_seconds,
+    )
+    cache = ResultCache(settings.max_cache_size, int(settings.max_cache_mb * 2**20))
+    return Segmenter(pool, cache)
+
+
+def build_document_processor(settings: Settings) -> DocumentProcessor:
+    return DocumentProcessor(
+        build_segmenter(settings), settings.default_lang, settings.max_text_chars
+    )
+
+
+@dataclass
+class App:
+    loop: StreamProcessor
+    supervisor: MemorySupervisor
+    admin: AdminServer | None
+
+    def run(self) -> Counters:
+        if self.admin is not None:
+            self.admin.start()
+        try:
+            return self.loop.run()
+        finally:
+            self.supervisor.publisher.flush()
+            if self.admin is not None:
+                self.admin.stop()
+
+
+def build_app(settings: Settings) -> App:
+    """The processor with its governor, telemetry and admin server (not started yet)."""
+    from confluent_kafka import Consumer, Producer
+
+    from stream_segmenter.kafka.clients import (
+        consumer_config,
+        producer_config,
+        telemetry_producer_config,
+    )
+
+    probe = MemoryProbe()
+    low, high, limit, source = resolve_thresholds(settings, probe.cgroup_limit_mb)
+    processor = build_document_processor(settings)
+    segmenter = processor.segmenter
+    machine = MemoryStateMachine(
+        low, high, light_every=max(settings.gc_interval, 10.0) / 10,
+        retry_every=settings.critical_retry_seconds,
+    )  # fmt: skip
+    publisher = TelemetryPublisher(
+        Producer(telemetry_producer_config(settings)),
+        settings.telemetry_topic,
+        settings.instance_id,
+    )
+    supervisor = MemorySupervisor(
+        machine,
+        Cleaner(segmenter.cache, segmenter.pool, probe.rss_mb),
+        probe.rss_mb,
+        MemoryLimit(limit, source),
+        publisher,
+        settings.instance_id,
+        Counters(),
+        telemetry_interval=settings.telemetry_interval,
+        gc_interval=settings.gc_interval,
+    )
+    heartbeat = LoopHeartbeat()
+    loop = StreamProcessor(
+        settings,
+        Consumer(consumer_config(settings)),
+        Producer(producer_config(settings)),
+        processor,
+        supervisor,
+        heartbeat,
+    )
+    admin = None
+    if settings.admin_host_port is not None:
+        host, port = settings.admin_host_port
+        admin = AdminServer(
+            host, port, publisher.latest, heartbeat, lambda: supervisor.request_cleanup()
+        )
+    log.info(
+        "memory: thresholds %.0f / %.0f MB, limit %s (%s), rss %.0f MB",
+        low, high, f"{limit:.0f} MB" if limit else "none", source or "-", probe.rss_mb(),
+    )  # fmt: skip
+    return App(loop, supervisor, admin)
