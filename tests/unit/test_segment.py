@@ -56,7 +56,7 @@ def test_second_time_is_a_cache_hit_with_the_same_spans():
     [second] = segmenter.segment([("en", "One. Two.")])
     assert (first.cache_hit, second.cache_hit) == (False, True)
     assert first.spans == second.spans == ((0, 4), (5, 9))
-    assert (segmenter.cache.stats.hits, segmenter.cache.stats.misses) == (1, 1)
+    assert (segmenter.cache.hits, segmenter.cache.misses) == (1, 1)
 
 
 def test_cache_of_size_zero_never_hits():

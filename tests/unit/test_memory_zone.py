@@ -1,0 +1,41 @@
+"""The root cause: without memory_zone, every new word stays in the StringStore forever."""
+
+from __future__ import annotations
+
+import random
+import string
+
+import spacy
+
+from stream_segmenter.cache import ResultCache
+from stream_segmenter.models.pool import ModelPool
+from stream_segmenter.segment import Segmenter
+
+
+def unseen_documents(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(6, 12)))
+
+    return [
+        " ".join(word() for _ in range(12)) + ". " + " ".join(word() for _ in range(8)) + "."
+        for _ in range(count)
+    ]
+
+
+def test_string_store_stays_flat_inside_the_zone_and_grows_without_it():
+    segmenter = Segmenter(ModelPool({}), ResultCache(0, 0))
+    segmenter.segment([("en", "Warm up. Once.")])
+    strings = segmenter.pool.get("en").nlp.vocab.strings
+    before = len(strings)
+    for round_number in range(5):
+        segmenter.segment([("en", text) for text in unseen_documents(400, seed=round_number)])
+    assert len(strings) == before  # 4,000 documents, 80,000 new words: nothing kept
+
+    naive = spacy.blank("en")
+    naive.add_pipe("sentencizer")
+    naive_before = len(naive.vocab.strings)
+    for text in unseen_documents(400, seed=99):
+        naive(text)
+    assert len(naive.vocab.strings) - naive_before >= 400 * 20  # every new word kept
