@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     headers: dict[str, bytes]
+    timestamp_ms: int = 0
 
 
 def produce_all(
@@ -126,3 +128,61 @@ class ProcessorProcess:
         if self.running():
             self.process.kill()
             self.process.wait()
+
+
+class TopicWatcher:
+    """Reads topics from the beginning in a background thread; tests wait on predicates."""
+
+    def __init__(self, bootstrap: str, topic_names: list[str]) -> None:
+        self.records: list[Record] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"watcher-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "topic.metadata.refresh.interval.ms": 1000,
+            }
+        )
+        self._consumer.subscribe(topic_names)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for message in self._consumer.consume(num_messages=500, timeout=0.2):
+                if message.error():
+                    continue
+                record = Record(
+                    message.topic(),
+                    message.partition(),
+                    message.offset(),
+                    message.key(),
+                    message.value(),
+                    dict(message.headers() or []),
+                    message.timestamp()[1],
+                )
+                with self._lock:
+                    self.records.append(record)
+        self._consumer.close()
+
+    def snapshot(self, topic: str | None = None) -> list[Record]:
+        with self._lock:
+            return [r for r in self.records if topic is None or r.topic == topic]
+
+    def wait_for(
+        self, predicate: Callable[[list[Record]], bool], timeout: float, what: str
+    ) -> list[Record]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            records = self.snapshot()
+            if predicate(records):
+                return records
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
