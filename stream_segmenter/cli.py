@@ -1,4 +1,4 @@
-"""`stream-segmenter` command line: run, segment, produce, demo, schemas."""
+"""`stream-segmenter` command line: run, segment, produce, tail, demo, schemas."""
 
 from __future__ import annotations
 
@@ -78,6 +78,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--limit", type=int)
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for results")
     demo.set_defaults(handler=cmd_demo)
+
+    tail = commands.add_parser("tail", help="print the output, telemetry or DLQ topic readably")
+    tail.add_argument("kind", choices=["output", "telemetry", "dlq"], nargs="?", default="output")
+    tail.add_argument("--topic", help="default: OUTPUT_TOPIC, TELEMETRY_TOPIC or DLQ_TOPIC")
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--max", type=int, dest="max_messages", help="stop after N messages")
+    tail.add_argument("--idle-exit", type=float, help="stop after N seconds without messages")
+    tail.add_argument("--raw", action="store_true", help="print the JSON as it is")
+    tail.set_defaults(handler=cmd_tail)
 
     schemas = commands.add_parser("schemas", help="write (or --check) schemas/*.json")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"))
@@ -193,6 +202,23 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     print(summary.render())
     complete = summary.outputs + summary.dead_letters == summary.published
     return 0 if complete and summary.exit_code == 0 else 1
+
+
+def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter.kafka.clients import base_config
+    from stream_segmenter.tail import tail
+
+    default_topic = {
+        "output": settings.output_topic,
+        "telemetry": settings.telemetry_topic,
+        "dlq": settings.dlq_topic,
+    }[args.kind]
+    config = {k: v for k, v in base_config(settings).items() if k != "error_cb"}
+    tail(
+        config, args.topic or default_topic, args.kind, args.from_beginning,
+        args.max_messages, args.raw, args.idle_exit,
+    )  # fmt: skip
+    return 0
 
 
 def cmd_schemas(_: Settings, args: argparse.Namespace) -> int:

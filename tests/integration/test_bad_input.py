@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -83,3 +86,14 @@ def test_bad_input_is_dead_lettered_and_good_input_flows(kafka_bootstrap, topics
     assert sorted(json.loads(r.value)["doc_id"] for r in outputs) == sorted(
         json.loads(v)["doc_id"] for _, v in good
     )
+
+    # The operator's view of the same dead letters.
+    shown = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", "tail", "dlq", "--from-beginning",
+         "--max", str(len(BAD_INPUT)), "--idle-exit", "20"],
+        env={**os.environ, **topics, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    for key, _, kind in BAD_INPUT:
+        assert f"{key.decode()}  {kind}: " in shown.stdout
