@@ -21,6 +21,9 @@ from stream_segmenter.telemetry import TelemetryPublisher
 
 log = logging.getLogger(__name__)
 
+# While elevated, a light cleanup runs at most this often (it is cheap, but not free).
+LIGHT_CLEANUP_EVERY_SECONDS = 10.0
+
 
 def build_segmenter(settings: Settings) -> Segmenter:
     check_pipeline_sources(settings.spacy_pipelines)
@@ -71,7 +74,7 @@ def build_app(settings: Settings) -> App:
     processor = build_document_processor(settings)
     segmenter = processor.segmenter
     machine = MemoryStateMachine(
-        low, high, light_every=max(settings.gc_interval, 10.0) / 10,
+        low, high, light_every=LIGHT_CLEANUP_EVERY_SECONDS,
         retry_every=settings.critical_retry_seconds,
     )  # fmt: skip
     publisher = TelemetryPublisher(

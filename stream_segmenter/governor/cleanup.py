@@ -13,7 +13,7 @@ from typing import Literal
 from stream_segmenter.cache import ResultCache
 from stream_segmenter.models.pool import ModelPool
 
-CleanupKind = Literal["light", "aggressive", "manual", "periodic_gc"]
+CleanupKind = Literal["light", "aggressive", "manual", "periodic_gc", "idle_models"]
 # Light cleanup keeps this share of the cache's bytes (least recently used go first).
 LIGHT_CACHE_KEEP = 0.5
 
@@ -72,6 +72,11 @@ class Cleaner:
             return actions
 
         return self._run(kind, act)
+
+    def unload_idle_models(self) -> CleanupReport:
+        return self._run(
+            "idle_models", lambda: [f"model_unloaded:{lang}" for lang in self.pool.unload_idle()]
+        )
 
     def periodic_gc(self) -> CleanupReport:
         return self._run("periodic_gc", lambda: [f"gc_full_collected:{gc.collect()}"])

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 # How often the admin server's view is refreshed (cheap, but not every iteration).
 LIVE_VIEW_EVERY_SECONDS = 1.0
+# How often pipelines idle for MODEL_IDLE_SECONDS are looked for, in any state.
+IDLE_CHECK_EVERY_SECONDS = 10.0
 
 
 @dataclass
@@ -95,6 +97,7 @@ class MemorySupervisor:
         now = clock()
         self._last_snapshot = now
         self._last_gc = now
+        self._last_idle_check = now
         self._last_view = float("-inf")
         self._rate_mark = (now, 0)
         self._docs_per_second = 0.0
@@ -136,6 +139,11 @@ class MemorySupervisor:
             self._emit_cleanup(self.cleaner.light(), "light cleanup while elevated")
         elif decision.changed:
             self._leave(decision.previous, rss)
+        if now - self._last_idle_check >= IDLE_CHECK_EVERY_SECONDS:
+            self._last_idle_check = now
+            report = self.cleaner.unload_idle_models()
+            if report.actions:
+                self._emit_cleanup(report, f"idle for MODEL_IDLE_SECONDS={self.pool.idle_seconds}")
         if self.gc_interval and now - self._last_gc >= self.gc_interval:
             self._last_gc = now
             self._emit_cleanup(self.cleaner.periodic_gc(), f"every GC_INTERVAL={self.gc_interval}s")

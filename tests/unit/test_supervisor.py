@@ -160,3 +160,16 @@ def test_manual_cleanup_from_another_thread_pauses_and_resumes():
     assert [report.kind for report in reports] == ["manual"]
     assert consumer.calls == [("pause", [0, 1]), ("resume", [0, 1])]
     assert drains == [1] and producer.events[0]["cleanup"]["kind"] == "manual"
+
+
+def test_idle_models_are_unloaded_in_any_state():
+    memory = ScriptedMemory(50)
+    supervisor, consumer, producer, clock, _ = make_supervisor(memory)
+    supervisor.pool.idle_seconds = 0  # everything loaded counts as idle
+    clock.now = 11  # the idle check is due
+    supervisor.tick()
+    assert supervisor.pool.loaded_languages == [] and supervisor.state == "normal"
+    [event] = producer.events
+    assert event["cleanup"]["kind"] == "idle_models"
+    assert event["cleanup"]["actions"] == ["model_unloaded:en"]
+    assert consumer.calls == []
