@@ -113,10 +113,24 @@ class StreamProcessor:
     def _rate(self) -> float:
         return self.stats.documents / max(time.monotonic() - self._started, 1e-9)
 
+    def _fetch(self) -> list[Message]:
+        """Whatever is already fetched, up to a batch; if nothing, wait for one message.
+
+        `consume(n, timeout)` may wait for a full batch until the timeout (the behaviour
+        differs between client versions), which would add up to the timeout to every
+        document's latency at low rates. This returns as soon as anything is there.
+        """
+        batch_size = self.settings.batch_size
+        messages = self.consumer.consume(num_messages=batch_size, timeout=0)
+        if messages:
+            return messages
+        first = self.consumer.poll(self.settings.poll_timeout_seconds)
+        if first is None:
+            return []
+        return [first, *self.consumer.consume(num_messages=batch_size - 1, timeout=0)]
+
     def _run_once(self) -> None:
-        messages = self.consumer.consume(
-            num_messages=self.settings.batch_size, timeout=self.settings.poll_timeout_seconds
-        )
+        messages = self._fetch()
         batch = [raw for raw in map(self._read, messages) if raw is not None]
         if batch:
             for outcome in self.processor.process(batch):
