@@ -61,9 +61,10 @@ class App:
 
 def build_app(settings: Settings) -> App:
     """The processor with its governor, telemetry and admin server (not started yet)."""
-    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import Consumer, KafkaException, Producer
 
     from stream_segmenter.kafka.clients import (
+        config_error,
         consumer_config,
         producer_config,
         telemetry_producer_config,
@@ -77,10 +78,15 @@ def build_app(settings: Settings) -> App:
         low, high, light_every=LIGHT_CLEANUP_EVERY_SECONDS,
         retry_every=settings.critical_retry_seconds,
     )  # fmt: skip
+    try:
+        telemetry_producer = Producer(telemetry_producer_config(settings))
+        producer = Producer(producer_config(settings))
+        consumer = consumer_config(settings)
+        Consumer(consumer).close()  # librdkafka checks the consumer's properties here
+    except KafkaException as exc:
+        raise config_error(exc, settings) from None
     publisher = TelemetryPublisher(
-        Producer(telemetry_producer_config(settings)),
-        settings.telemetry_topic,
-        settings.instance_id,
+        telemetry_producer, settings.telemetry_topic, settings.instance_id
     )
     supervisor = MemorySupervisor(
         machine,
@@ -96,8 +102,8 @@ def build_app(settings: Settings) -> App:
     heartbeat = LoopHeartbeat()
     loop = StreamProcessor(
         settings,
-        Consumer(consumer_config(settings)),
-        Producer(producer_config(settings)),
+        consumer,
+        producer,
         processor,
         supervisor,
         heartbeat,

@@ -15,6 +15,11 @@ from stream_segmenter.config import Settings, load_settings
 from stream_segmenter.errors import ConfigError
 
 log = logging.getLogger("stream_segmenter")
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class InputError(Exception):
+    """An input file that cannot be read: one line, exit code 2."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.handler(settings, args) or 0)
-    except ConfigError as exc:
-        print(exc, file=sys.stderr)
+    except (ConfigError, InputError) as exc:
+        print(f"stream-segmenter: {exc}" if isinstance(exc, InputError) else exc, file=sys.stderr)
         return 2
 
 
@@ -148,30 +153,41 @@ def cmd_segment(settings: Settings, args: argparse.Namespace) -> int:
 def _segment_inputs(
     args: argparse.Namespace, settings: Settings
 ) -> Iterator[tuple[str, int, bytes]]:
-    """(source name, line or 0, event bytes) for every input document."""
-    streams: list[tuple[str, BinaryIO]] = (
-        [(str(path), path.open("rb")) for path in args.files]
-        if args.files
-        else [("stdin", sys.stdin.buffer)]
-    )
-    for name, stream in streams:
+    """(source name, line or 0, event bytes) for every input document, read as it comes."""
+    sources = [str(path) for path in args.files] or ["-"]
+    for name in sources:
+        try:
+            stream: BinaryIO = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise InputError(f"cannot read {name}: {exc.strerror}") from None
         with stream:
-            data = stream.read()
-        fmt = args.format
-        if fmt == "auto":
-            fmt = "jsonl" if data.lstrip().startswith(b"{") else "text"
-        if fmt == "jsonl":
-            for number, line in enumerate(data.splitlines(), start=1):
-                if line.strip():
-                    yield name, number, line
-        else:
-            text = data.decode("utf-8", errors="strict")
-            event = {
-                "doc_id": Path(name).stem,
-                "text": text,
-                "lang": args.lang or settings.default_lang,
-            }
-            yield name, 0, json.dumps(event, ensure_ascii=False).encode()
+            yield from _documents_in(stream, "stdin" if name == "-" else name, args, settings)
+
+
+def _documents_in(
+    stream: BinaryIO, name: str, args: argparse.Namespace, settings: Settings
+) -> Iterator[tuple[str, int, bytes]]:
+    try:
+        head = stream.peek(64)[:64] if hasattr(stream, "peek") else b""
+    except OSError as exc:
+        raise InputError(f"cannot read {name}: {exc.strerror}") from None
+    fmt = args.format
+    if fmt == "auto":
+        fmt = "jsonl" if head.removeprefix(UTF8_BOM).lstrip().startswith(b"{") else "text"
+    if fmt == "jsonl":
+        for number, line in enumerate(stream, start=1):
+            line = (line.removeprefix(UTF8_BOM) if number == 1 else line).rstrip(b"\r\n")
+            if line.strip():
+                yield name, number, line
+        return
+    data = stream.read().removeprefix(UTF8_BOM)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        yield name, 0, data  # not text: the decoder reports it as invalid_utf8
+        return
+    event = {"doc_id": Path(name).stem, "text": text, "lang": args.lang or settings.default_lang}
+    yield name, 0, json.dumps(event, ensure_ascii=False).encode()
 
 
 def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:

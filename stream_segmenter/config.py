@@ -20,8 +20,12 @@ from stream_segmenter.errors import ConfigError
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
 THRESHOLD_PATTERN = re.compile(r"^\d+(\.\d+)?%?$")
 
-# Variables that start with KAFKA_ but are ours, not librdkafka properties.
-_OWN_KAFKA_VARS = {"KAFKA_BOOTSTRAP_SERVERS"}
+# Variables that start with KAFKA_ but are not librdkafka properties: ours, those of
+# Apache Kafka's own scripts, and Kubernetes service links for a Service named "kafka".
+_NOT_LIBRDKAFKA = re.compile(
+    r"KAFKA_(BOOTSTRAP_SERVERS|HOME|OPTS|HEAP_OPTS|JVM_PERFORMANCE_OPTS|LOG4J_OPTS|JMX_OPTS"
+    r"|GC_LOG_OPTS|DEBUG|VERSION|PORT|PORT_.*|SERVICE_.*)"
+)
 
 
 def _default_instance_id() -> str:
@@ -73,14 +77,14 @@ class Settings(BaseSettings):
     @field_validator("default_lang")
     @classmethod
     def _check_lang(cls, value: str) -> str:
-        if not LANG_PATTERN.match(value):
+        if not LANG_PATTERN.fullmatch(value):
             raise ValueError(f"expected a lowercase ISO 639 code such as 'en', got {value!r}")
         return value
 
     @field_validator("memory_threshold_mb", "high_memory_threshold_mb")
     @classmethod
     def _check_threshold(cls, value: str) -> str:
-        if not THRESHOLD_PATTERN.match(value.strip()):
+        if not THRESHOLD_PATTERN.fullmatch(value.strip()):
             raise ValueError(
                 f"expected megabytes such as '800' or a share such as '70%', got {value!r}"
             )
@@ -125,7 +129,7 @@ class Settings(BaseSettings):
         for item in filter(None, (part.strip() for part in value.split(","))):
             lang, sep, pipeline = item.partition("=")
             lang, pipeline = lang.strip(), pipeline.strip()
-            if not sep or not LANG_PATTERN.match(lang) or not pipeline:
+            if not sep or not LANG_PATTERN.fullmatch(lang) or not pipeline:
                 raise ValueError(f"expected 'lang=package_or_path[,…]', got {item!r}")
             mapping[lang] = pipeline
         return mapping
@@ -138,10 +142,18 @@ class Settings(BaseSettings):
 def kafka_passthrough(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     """Map every KAFKA_FOO_BAR variable (except our own) to the librdkafka key foo.bar."""
     return {
-        name[len("KAFKA_") :].lower().replace("_", "."): value
+        property_name(name): value
         for name, value in environ.items()
-        if name.startswith("KAFKA_") and name not in _OWN_KAFKA_VARS and len(name) > 6
+        if name.startswith("KAFKA_") and len(name) > 6 and not _NOT_LIBRDKAFKA.fullmatch(name)
     }
+
+
+def property_name(variable: str) -> str:
+    return variable[len("KAFKA_") :].lower().replace("_", ".")
+
+
+def variable_name(property: str) -> str:
+    return "KAFKA_" + property.upper().replace(".", "_")
 
 
 def load_settings() -> Settings:

@@ -57,8 +57,12 @@ def read_conllu(path: Path) -> Iterator[GoldDocument]:
         yield document
 
 
-def read_events(path: Path, lang: str | None = None) -> Iterator[tuple[bytes, bytes]]:
-    """(key, value) pairs to publish for a file: .jsonl/.json as is, .conllu, or plain text."""
+def read_events(
+    path: Path, lang: str | None = None, name: str | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """(key, value) pairs to publish for a file: .jsonl/.json as is, .conllu, or plain text
+    (one document, doc_id = `name` or the file's stem). Raises UnicodeDecodeError for a
+    text file that is not UTF-8."""
     suffix = path.suffix.lower()
     if suffix in {".jsonl", ".json", ".ndjson"}:
         yield from _read_jsonl(path)
@@ -67,7 +71,7 @@ def read_events(path: Path, lang: str | None = None) -> Iterator[tuple[bytes, by
         for document in read_conllu(path):
             yield _event(document.doc_id, document.text, lang)
         return
-    yield _event(path.stem, path.read_text(encoding="utf-8"), lang)
+    yield _event(name or path.stem, path.read_text(encoding="utf-8"), lang)
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[bytes, bytes]]:
@@ -78,7 +82,7 @@ def _read_jsonl(path: Path) -> Iterator[tuple[bytes, bytes]]:
                 continue
             try:
                 key = str(json.loads(line)["doc_id"]).encode()
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 key = f"{path.name}:{number}".encode()  # published as is: the DLQ will say why
             yield key, line
 

@@ -29,19 +29,21 @@ def decode_document(value: bytes | None, max_text_chars: int) -> DocumentEvent:
     except UnicodeDecodeError as exc:
         raise InvalidMessage("invalid_utf8", f"value is not valid UTF-8: {exc}") from None
     try:
-        payload = json.loads(source)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        payload = json.loads(source, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # ValueError: also ints over 4,300 digits
         raise InvalidMessage("invalid_json", f"value is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidMessage(
             "not_an_object", f"expected a JSON object, got {type(payload).__name__}"
         )
-    if _SURROGATE_ESCAPE.search(source):
-        _reject_lone_surrogates(payload)
     try:
         event = DocumentEvent.model_validate(payload)
     except ValidationError as exc:
         raise InvalidMessage("invalid_event", _describe(exc)) from None
+    except RecursionError:
+        raise InvalidMessage("invalid_event", "metadata is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(source):
+        _reject_lone_surrogates(event)
     if not event.text.strip():
         raise InvalidMessage("empty_text", "text is empty or only whitespace")
     if len(event.text) > max_text_chars:
@@ -52,9 +54,16 @@ def decode_document(value: bytes | None, max_text_chars: int) -> DocumentEvent:
     return event
 
 
-def _reject_lone_surrogates(payload: dict[str, object]) -> None:
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _reject_lone_surrogates(event: DocumentEvent) -> None:
+    """Only the fields we pass on matter; an ignored field may hold anything."""
     try:
-        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        json.dumps(
+            [event.doc_id, event.text, event.lang, event.metadata], ensure_ascii=False
+        ).encode()
     except UnicodeEncodeError:
         raise InvalidMessage(
             "invalid_event", "a string contains a lone UTF-16 surrogate escape"

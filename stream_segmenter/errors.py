@@ -15,6 +15,7 @@ ErrorKind = Literal[
     "empty_text",
     "text_too_long",
     "segmentation_failed",
+    "processing_failed",
     "output_rejected",
 ]
 

@@ -58,6 +58,11 @@ class DocumentProcessor:
             except InvalidMessage as error:
                 outcomes[position] = Outcome(message=message, error=error)
                 continue
+            except Exception as exc:  # a bug must not stop the stream: dead-letter, say it loudly
+                log.exception("decoding failed unexpectedly at %s", message.source)
+                error = InvalidMessage("processing_failed", f"decoding raised {exc!r}")
+                outcomes[position] = Outcome(message=message, error=error)
+                continue
             valid.append((position, event, event.lang or self.default_lang))
         for lang in dict.fromkeys(lang for _, _, lang in valid):
             group = [(position, event) for position, event, doc_lang in valid if doc_lang == lang]
@@ -96,10 +101,16 @@ class DocumentProcessor:
                 cache_hit=result.cache_hit,
                 processed_at=now,
             )
+            try:
+                serialized = output.model_dump_json().encode("utf-8")
+            except Exception as exc:  # e.g. metadata nested deeper than the serializer allows
+                error = InvalidMessage("invalid_event", f"output cannot be serialized: {exc}")
+                outcomes[position] = Outcome(message=message, error=error)
+                continue
             outcomes[position] = Outcome(
                 message=message,
                 doc_id=event.doc_id,
-                output=output.model_dump_json().encode("utf-8"),
+                output=serialized,
                 segment_count=len(result.spans),
                 cache_hit=result.cache_hit,
             )

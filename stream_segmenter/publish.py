@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -9,6 +10,8 @@ from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
 from stream_segmenter.corpus import read_events
+
+log = logging.getLogger(__name__)
 
 
 def publish(
@@ -52,12 +55,22 @@ def publish(
 def corpus_events(
     paths: Iterable[Path], lang: str | None, limit: int | None
 ) -> list[tuple[bytes, bytes]]:
-    """All events of the given files (read up front so the progress bar knows the total)."""
+    """All events of the given files and folders (read up front so the progress bar knows
+    the total). A text file found in a folder is named by its path in that folder, so
+    a.txt and sub/a.txt stay two documents; files that are not UTF-8 are skipped."""
     events: list[tuple[bytes, bytes]] = []
     for path in paths:
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        for file in files:
-            events.extend(read_events(file, lang))
+        if path.is_dir():
+            files = [(p, str(p.relative_to(path).with_suffix(""))) for p in sorted(path.rglob("*"))]
+        else:
+            files = [(path, None)]
+        for file, name in files:
+            if not file.is_file():
+                continue
+            try:
+                events.extend(read_events(file, lang, name))
+            except UnicodeDecodeError:
+                log.warning("skipped %s: not UTF-8 text", file)
             if limit is not None and len(events) >= limit:
                 return events[:limit]
     return events

@@ -148,12 +148,14 @@ def _answers(port: int, timeout: float = 2.0) -> bool:
 
 
 def _pid() -> int | None:
+    """The broker's pid, only if that process is still our broker (pids get reused)."""
     try:
         pid = int((STATE_DIR / "broker.pid").read_text())
-        os.kill(pid, 0)
-        return pid
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (OSError, ValueError):
         return None
+    ours = str(STATE_DIR / "server.properties").encode()
+    return pid if b"kafka.Kafka" in command and ours in command else None
 
 
 def start(port: int, fresh: bool) -> None:

@@ -3,23 +3,67 @@
 from __future__ import annotations
 
 import logging
+import re
+import time
 from collections.abc import Iterable
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from stream_segmenter.config import Settings
+from stream_segmenter.config import Settings, variable_name
+from stream_segmenter.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
+_last_logged: dict[str, float] = {}
+# The same client error (say, a broker that is down) is logged at most this often.
+CLIENT_ERROR_LOG_EVERY_SECONDS = 30.0
+
+
 def _log_client_error(error: object) -> None:
-    log.warning("kafka client: %s", error)
+    text = str(error)
+    now = time.monotonic()
+    if now - _last_logged.get(text, float("-inf")) >= CLIENT_ERROR_LOG_EVERY_SECONDS:
+        _last_logged[text] = now
+        log.warning("kafka client: %s", text)
+
+
+class _RepeatFilter(logging.Filter):
+    """Lets a librdkafka line through once per interval; lines that differ only in
+    numbers (timestamps, durations, client ids) count as the same line."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__()
+        self.every = every
+        self.seen: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"\d+", "#", record.getMessage())
+        now = time.monotonic()
+        if now - self.seen.get(key, float("-inf")) < self.every:
+            return False
+        self.seen[key] = now
+        return True
+
+
+librdkafka_log = logging.getLogger("librdkafka")
+librdkafka_log.addFilter(_RepeatFilter(CLIENT_ERROR_LOG_EVERY_SECONDS))
+
+
+def config_error(exc: Exception, settings: Settings) -> ConfigError:
+    """One line naming the KAFKA_* variable librdkafka refused (it names the property)."""
+    text = str(exc.args[0] if exc.args else exc)
+    found = re.search(r'property:? "([a-z0-9_.]+)"', text)
+    name = variable_name(found.group(1)) if found else "KAFKA_*"
+    reason = getattr(exc.args[0], "str", lambda: text)() if exc.args else text
+    return ConfigError(f"invalid configuration: {name}: {reason}")
 
 
 def base_config(settings: Settings) -> dict[str, object]:
     config: dict[str, object] = {
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "error_cb": _log_client_error,
+        "logger": librdkafka_log,  # through Python logging, repeats filtered out
     }
     config.update(settings.librdkafka_overrides())
     return config

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -28,7 +27,13 @@ from stream_segmenter.config import Settings
 from stream_segmenter.errors import InvalidMessage
 from stream_segmenter.events import SourceRef
 from stream_segmenter.governor.supervisor import Counters, MemorySupervisor
-from stream_segmenter.kafka.dlq import dead_letter_headers
+from stream_segmenter.kafka.delivery import (
+    REJECTED,
+    Delivery,
+    RetryQueue,
+    dead_letter,
+    without_value,
+)
 from stream_segmenter.kafka.offsets import OffsetTracker, TopicPartitionKey
 from stream_segmenter.process import DocumentProcessor, Outcome, RawMessage
 
@@ -36,24 +41,6 @@ log = logging.getLogger(__name__)
 
 FLUSH_TIMEOUT_SECONDS = 30.0
 PROGRESS_EVERY_SECONDS = 10.0
-# Errors where the broker will never accept this output: the input goes to the DLQ instead.
-_REJECTED = {
-    KafkaError.MSG_SIZE_TOO_LARGE,
-    KafkaError.INVALID_RECORD,
-    KafkaError.RECORD_LIST_TOO_LARGE,
-}
-
-
-@dataclass(frozen=True)
-class _Pending:
-    """What to send again if a delivery fails."""
-
-    partition: TopicPartitionKey
-    outcome: Outcome
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
 
 
 class StreamProcessor:
@@ -62,14 +49,15 @@ class StreamProcessor:
     def __init__(
         self,
         settings: Settings,
-        consumer: Consumer,
+        consumer_config: dict[str, object],
         producer: Producer,
         processor: DocumentProcessor,
         supervisor: MemorySupervisor,
         heartbeat: LoopHeartbeat | None = None,
     ) -> None:
         self.settings = settings
-        self.consumer = consumer
+        # Offsets count as committed only when the broker says so (see _on_commit).
+        self.consumer = Consumer({**consumer_config, "on_commit": self._on_commit})
         self.producer = producer
         self.processor = processor
         self.supervisor = supervisor
@@ -77,9 +65,11 @@ class StreamProcessor:
         self.heartbeat = heartbeat or LoopHeartbeat()
         self.offsets = OffsetTracker()
         self._started = time.monotonic()
-        supervisor.attach(consumer, drain=self._flush_and_commit)
+        supervisor.attach(self.consumer, drain=self._flush_and_commit)
         self._stop = threading.Event()
-        self._retry: list[_Pending] = []
+        self._retry = RetryQueue()
+        self._drained = False
+        self._last_failure_log = float("-inf")
         self._last_commit = time.monotonic()
         self._last_progress = time.monotonic()
 
@@ -172,44 +162,39 @@ class StreamProcessor:
         message = outcome.message
         partition = (message.source.topic, message.source.partition)
         if outcome.error is None:
-            pending = _Pending(
-                partition, outcome, self.settings.output_topic, message.key, outcome.output, []
+            assert outcome.doc_id is not None and outcome.output is not None
+            key = outcome.doc_id.encode("utf-8")  # output key = doc_id, whatever the input key
+            self._send(
+                Delivery(partition, outcome, self.settings.output_topic, key, outcome.output, [])
             )
-        else:
-            log.info(
-                "dead letter %s[%d]@%d: %s",
-                message.source.topic,
-                message.source.partition,
-                message.source.offset,
-                outcome.error,
-            )
-            pending = _dead_letter(partition, outcome, self.settings.dlq_topic, outcome.error)
-        self._send(pending)
+            return
+        log.info("dead letter %s: %s", message.source, outcome.error)
+        self._send(dead_letter(partition, message, self.settings.dlq_topic, outcome.error))
 
-    def _send(self, pending: _Pending) -> None:
+    def _send(self, delivery: Delivery) -> None:
         def on_delivery(error: KafkaError | None, _: Message) -> None:
-            self._on_delivery(pending, error)
+            self._on_delivery(delivery, error)
 
         while True:
             try:
                 self.producer.produce(
-                    pending.topic,
-                    key=pending.key,
-                    value=pending.value,
-                    headers=pending.headers or None,
+                    delivery.topic,
+                    key=delivery.key,
+                    value=delivery.value,
+                    headers=delivery.headers or None,
                     on_delivery=on_delivery,
                 )
                 return
             except BufferError:  # local queue full: let deliveries drain, then try again
                 self.producer.poll(0.1)
             except KafkaException as exc:  # refused before sending, e.g. larger than allowed
-                self._on_delivery(pending, exc.args[0])
+                self._on_delivery(delivery, exc.args[0])
                 return
 
-    def _on_delivery(self, pending: _Pending, error: KafkaError | None) -> None:
-        outcome = pending.outcome
+    def _on_delivery(self, delivery: Delivery, error: KafkaError | None) -> None:
+        outcome = delivery.outcome
         if error is None:
-            self.offsets.confirm(pending.partition, outcome.message.source.offset)
+            self.offsets.confirm(delivery.partition, delivery.offset)
             if outcome.error is None:
                 self.stats.documents += 1
                 self.stats.segments += outcome.segment_count
@@ -219,20 +204,35 @@ class StreamProcessor:
             else:
                 self.stats.dead_letters += 1
             return
-        if pending.topic == self.settings.output_topic and error.code() in _REJECTED:
-            rejected = InvalidMessage("output_rejected", f"broker refused the output: {error}")
-            log.warning("output for offset %d rejected: %s", outcome.message.source.offset, error)
-            self._retry.append(
-                _dead_letter(pending.partition, outcome, self.settings.dlq_topic, rejected)
-            )
-            return
-        log.warning("delivery to %s failed (%s); sending again", pending.topic, error)
-        self._retry.append(pending)
+        if error.code() in REJECTED:
+            if delivery.topic == self.settings.output_topic:
+                reason = f"broker refused the output: {error}"
+                rejected = InvalidMessage("output_rejected", reason)
+                log.warning("output for %s rejected: %s", outcome.message.source, error)
+                self._retry.add(
+                    dead_letter(
+                        delivery.partition, outcome.message, self.settings.dlq_topic, rejected
+                    )
+                )
+                return
+            if delivery.value is not None:  # the dead letter itself is too large
+                log.error(
+                    "dead letter for %s too large, sent without value", outcome.message.source
+                )
+                self._retry.add(without_value(delivery, error))
+                return
+        now = time.monotonic()
+        if now - self._last_failure_log >= 5.0:  # one line every 5 s, not one per message
+            self._last_failure_log = now
+            log.warning(
+                "delivery to %s failed (%s); %d waiting to be sent again",
+                delivery.topic, error, len(self._retry) + 1,
+            )  # fmt: skip
+        self._retry.add(delivery)
 
     def _resend_failed(self) -> None:
-        retry, self._retry = self._retry, []
-        for pending in retry:
-            self._send(pending)
+        for delivery in self._retry.due():
+            self._send(delivery)
 
     def _commit(self, asynchronous: bool, only: set[TopicPartitionKey] | None = None) -> None:
         self._last_commit = time.monotonic()
@@ -245,25 +245,41 @@ class StreamProcessor:
             return
         offsets = [TopicPartition(topic, part, pos) for (topic, part), pos in positions.items()]
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            result = self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
         except KafkaException as exc:  # e.g. a rebalance in progress: commit again later
             log.warning("commit failed: %s", exc)
             return
-        self.offsets.mark_committed(positions)
+        if not asynchronous:
+            self._on_commit(None, result or [])
 
-    def _flush_and_commit(self, only: set[TopicPartitionKey] | None = None) -> None:
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """Record what the broker confirmed; anything else is committed again next time."""
+        if error is not None and error.code() != KafkaError._NO_OFFSET:
+            log.warning("commit failed: %s", error)
+        confirmed = {
+            (tp.topic, tp.partition): tp.offset
+            for tp in partitions
+            if tp.error is None and tp.offset >= 0
+        }
+        self.offsets.mark_committed(confirmed)
+
+    def _flush_and_commit(
+        self, only: set[TopicPartitionKey] | None = None, timeout: float = FLUSH_TIMEOUT_SECONDS
+    ) -> None:
         """Wait for every in-flight delivery (resending failures), then commit synchronously."""
-        deadline = time.monotonic() + FLUSH_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._resend_failed()
             self.producer.flush(max(0.0, min(5.0, deadline - time.monotonic())))
-            if not self._retry and len(self.producer) == 0:
+            if not len(self._retry) and len(self.producer) == 0:
                 break
+            time.sleep(0.1)
         self._commit(asynchronous=False, only=only)
 
     def _drain(self) -> None:
         log.info("stopping: flushing %d in-flight messages", self.offsets.in_flight())
         self._flush_and_commit()
+        self._drained = True
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", _names(partitions))
@@ -273,19 +289,13 @@ class StreamProcessor:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         log.info("revoked %s", _names(partitions))
         try:
-            self._flush_and_commit(only=revoked)
+            # On shutdown the drain has already waited for deliveries; do not wait twice.
+            self._flush_and_commit(
+                only=revoked, timeout=0 if self._drained else FLUSH_TIMEOUT_SECONDS
+            )
         finally:
             self.offsets.forget(list(revoked))
             self.supervisor.on_revoke(partitions)
-
-
-def _dead_letter(
-    partition: TopicPartitionKey, outcome: Outcome, topic: str, error: InvalidMessage
-) -> _Pending:
-    message = outcome.message
-    headers = dead_letter_headers(error, message.source, message.headers)
-    dead = Outcome(message=message, error=error)
-    return _Pending(partition, dead, topic, message.key, message.value, headers)
 
 
 def _names(partitions: list[TopicPartition]) -> str:

@@ -6,6 +6,7 @@ and the default is `spacy.blank(lang)` plus the rule-based `sentencizer`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,18 +58,33 @@ def ensure_sentence_boundaries(nlp: Language) -> None:
 
 
 def _blank(lang: str) -> Language:
+    return spacy.blank(lang if has_language(lang) else FALLBACK_LANG)
+
+
+@functools.cache
+def has_language(lang: str) -> bool:
+    """Whether spaCy has a language class for this code (without building a pipeline)."""
     try:
-        return spacy.blank(lang)
+        spacy.util.get_lang_class(lang)
     except ImportError:
-        return spacy.blank(FALLBACK_LANG)
+        return False
+    return True
+
+
+def pipeline_key(lang: str, configured: dict[str, str]) -> str:
+    """Which pipeline serves `lang`: its own if configured or known to spaCy, else `xx`.
+
+    Unknown codes share one pipeline, so input cannot make the pool load one per code.
+    """
+    return lang if lang in configured or has_language(lang) else FALLBACK_LANG
 
 
 def check_pipeline_sources(pipelines: dict[str, str]) -> None:
     """Fail start-up (not the first message) when a configured pipeline cannot be found."""
     for lang, source in pipelines.items():
-        if Path(source).is_dir() or spacy.util.is_package(source):
+        if (Path(source) / "config.cfg").is_file() or spacy.util.is_package(source):
             continue
         raise ConfigError(
             f"invalid configuration: SPACY_PIPELINES: {lang}={source} is neither an installed "
-            "spaCy package nor a pipeline directory"
+            "spaCy package nor a pipeline directory (with a config.cfg)"
         )

@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from stream_segmenter.models.loader import LoadedPipeline, load_pipeline
+from stream_segmenter.models.loader import LoadedPipeline, load_pipeline, pipeline_key
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class ModelPool:
         self.unloads = 0
 
     def get(self, lang: str) -> LoadedPipeline:
+        """The pipeline serving `lang` (languages spaCy does not know share `xx`)."""
+        lang = pipeline_key(lang, self._sources)
         now = self._clock()
         slot = self._slots.get(lang)
         if slot is None:

@@ -39,12 +39,38 @@ BAD_INPUT: list[tuple[bytes, bytes | None, str]] = [
         "text_too_long",
     ),
     (b"tombstone", None, "tombstone"),
+    (
+        b"huge-int",
+        b'{"doc_id": "huge-int", "text": "Hi.", "n": ' + b"7" * 5000 + b"}",
+        "invalid_json",
+    ),
+    (b"nan", b'{"doc_id": "nan", "text": "Hi.", "metadata": {"x": NaN}}', "invalid_json"),
+]
+# Valid to the decoder, but the output cannot be built: found after segmentation.
+DEEP = 300
+BAD_AT_OUTPUT: list[tuple[bytes, bytes | None, str]] = [
+    (
+        b"deep-metadata",
+        b'{"doc_id": "deep-metadata", "text": "Hi.", "metadata": '
+        + b'{"a": ' * DEEP
+        + b"1"
+        + b"}" * DEEP
+        + b"}",
+        "invalid_event",
+    ),
 ]
 
 
 def test_bad_input_is_dead_lettered_and_good_input_flows(kafka_bootstrap, topics, ewt_test):
     good = list(read_events(ewt_test))[:80]
-    stream: list[tuple[bytes | None, bytes | None]] = [*good, *[(k, v) for k, v, _ in BAD_INPUT]]
+    bad = BAD_INPUT + BAD_AT_OUTPUT
+    # Output keys are doc_ids whatever the input key: one good document keyless, one misnamed.
+    rekeyed = [(None, good[0][1]), (b"not-its-doc-id", good[1][1])]
+    stream: list[tuple[bytes | None, bytes | None]] = [
+        *good[2:],
+        *rekeyed,
+        *[(k, v) for k, v, _ in bad],
+    ]
     random.Random(7).shuffle(stream)
     produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], stream)
 
@@ -59,8 +85,8 @@ def test_bad_input_is_dead_lettered_and_good_input_flows(kafka_bootstrap, topics
         # Still running after every kind of bad input, and still processing: one more
         # good document after them all comes out too.
         assert processor.running(), processor.output()
-        late_key, late_value = (
-            good[0][0] + b"-late",
+        late_key, late_value = (  # output key = the doc_id "late-…"
+            b"late-" + good[0][0],
             good[0][1].replace(b'"doc_id": "', b'"doc_id": "late-'),
         )
         produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], [(late_key, late_value)])
@@ -73,9 +99,9 @@ def test_bad_input_is_dead_lettered_and_good_input_flows(kafka_bootstrap, topics
 
     dead = [r for r in records if r.topic == topics["DLQ_TOPIC"]]
     outputs = [r for r in records if r.topic == topics["OUTPUT_TOPIC"]]
-    assert len(dead) == len(BAD_INPUT)
+    assert len(dead) == len(bad)
     dead_by_key = {r.key: r for r in dead}
-    for key, value, kind in BAD_INPUT:
+    for key, value, kind in bad:
         letter = dead_by_key[key]
         assert letter.value == value, key  # the original bytes, unchanged
         assert letter.headers["error.kind"].decode() == kind, key
@@ -86,14 +112,15 @@ def test_bad_input_is_dead_lettered_and_good_input_flows(kafka_bootstrap, topics
     assert sorted(json.loads(r.value)["doc_id"] for r in outputs) == sorted(
         json.loads(v)["doc_id"] for _, v in good
     )
+    assert all(r.key == json.loads(r.value)["doc_id"].encode() for r in outputs)
 
     # The operator's view of the same dead letters.
     shown = subprocess.run(
         [sys.executable, "-m", "stream_segmenter", "tail", "dlq", "--from-beginning",
-         "--max", str(len(BAD_INPUT)), "--idle-exit", "20"],
+         "--max", str(len(bad)), "--idle-exit", "20"],
         env={**os.environ, **topics, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap},
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
-    for key, _, kind in BAD_INPUT:
+    for key, _, kind in bad:
         assert f"{key.decode()}  {kind}: " in shown.stdout

@@ -53,7 +53,7 @@ def test_a_pipeline_that_is_not_installed_stops_start_up(monkeypatch, capsys):
     assert main(["segment"]) == 2
     assert capsys.readouterr().err.strip() == (
         "invalid configuration: SPACY_PIPELINES: en=no_such_pipeline_pkg is neither an "
-        "installed spaCy package nor a pipeline directory"
+        "installed spaCy package nor a pipeline directory (with a config.cfg)"
     )
 
 
@@ -81,3 +81,53 @@ def test_kafka_variables_pass_through_to_librdkafka():
         "sasl.mechanism": "PLAIN",
         "ssl.ca.location": "/ca.pem",
     }
+
+
+def test_a_directory_that_is_not_a_pipeline_stops_start_up(monkeypatch, capsys, tmp_path):
+    from stream_segmenter.cli import main
+
+    monkeypatch.setenv("SPACY_PIPELINES", f"en={tmp_path}")
+    assert main(["segment"]) == 2
+    assert "SPACY_PIPELINES" in capsys.readouterr().err
+
+
+def test_a_trailing_newline_is_not_a_language(monkeypatch):
+    monkeypatch.setenv("DEFAULT_LANG", "en\n")
+    with pytest.raises(ConfigError, match="DEFAULT_LANG"):
+        load_settings()
+
+
+def test_kubernetes_and_kafka_script_variables_are_not_passed_to_librdkafka():
+    environ = {
+        "KAFKA_PORT": "tcp://10.0.0.1:9092",
+        "KAFKA_PORT_9092_TCP_ADDR": "10.0.0.1",
+        "KAFKA_SERVICE_HOST": "10.0.0.1",
+        "KAFKA_HOME": "/opt/kafka",
+        "KAFKA_HEAP_OPTS": "-Xmx1g",
+        "KAFKA_CLIENT_ID": "segmenter-7",
+    }
+    assert kafka_passthrough(environ) == {"client.id": "segmenter-7"}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("KAFKA_FOO_BAR", "1", 'KAFKA_FOO_BAR: No such configuration property: "foo.bar"'),
+        (
+            "KAFKA_SECURITY_PROTOCOL",
+            "bogus",
+            'KAFKA_SECURITY_PROTOCOL: Invalid value "bogus" for configuration property',
+        ),
+    ],
+)
+def test_a_property_librdkafka_refuses_stops_start_up_naming_it(variable, value, message):
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", "run"],
+        env={"PATH": "/usr/bin:/bin", variable: value, "ADMIN_ADDRESS": "off"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"invalid configuration: {message}")

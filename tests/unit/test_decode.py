@@ -45,3 +45,25 @@ def test_deeply_nested_json_is_invalid_not_a_crash():
     with pytest.raises(InvalidMessage) as caught:
         decode_document(b"[" * 100_000 + b"]" * 100_000, 100)
     assert caught.value.kind == "invalid_json"
+
+
+def test_a_lone_surrogate_in_an_ignored_field_does_not_matter():
+    event = decode_document(b'{"doc_id": "x", "text": "Fine.", "note": "\\ud800"}', 100)
+    assert event.text == "Fine."
+
+
+def test_metadata_too_deep_to_serialize_is_a_dead_letter_not_a_crash():
+    from stream_segmenter.app import build_document_processor
+    from stream_segmenter.config import Settings
+    from stream_segmenter.events import SourceRef
+    from stream_segmenter.process import RawMessage
+    from tests.integration.test_bad_input import BAD_AT_OUTPUT
+
+    [(key, value, kind)] = BAD_AT_OUTPUT
+    good = json.dumps({"doc_id": "ok", "text": "Fine. Really."}).encode()
+    source = SourceRef(topic="t", partition=0, offset=0)
+    outcomes = build_document_processor(Settings()).process(
+        [RawMessage(key, value, source), RawMessage(b"ok", good, source)]
+    )
+    assert outcomes[0].error is not None and outcomes[0].error.kind == kind
+    assert outcomes[1].error is None and outcomes[1].segment_count == 2

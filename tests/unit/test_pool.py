@@ -62,3 +62,10 @@ def test_idle_models_are_unloaded_and_come_back_on_use():
     assert [s.text for s in held.nlp("Eins. Zwei.").sents] == ["Eins.", "Zwei."]
     pool.get("en")
     assert loads == ["en", "de", "en"]
+
+
+def test_languages_spacy_does_not_know_share_one_pipeline():
+    pool, loads, _ = make_pool(max_loaded=4)
+    for code in ("zz", "qq", "zzz", "abc"):
+        assert pool.get(code).info.name == "blank_xx"
+    assert loads == ["xx"] and pool.loaded_languages == ["xx"]
