@@ -152,8 +152,7 @@ class MemorySupervisor:
             self._update_rate(now)
             self.publisher.publish(self._event("snapshot"))
         elif now - self._last_view >= LIVE_VIEW_EVERY_SECONDS:
-            self._last_view = now
-            self.publisher.publish(self._event("snapshot"), send=False)
+            self._refresh_view()
 
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Assign now (pause needs assigned partitions), then pause them if critical."""
@@ -234,6 +233,7 @@ class MemorySupervisor:
     def _emit_state_change(self, previous: MemoryState, reason: str) -> None:
         log.warning("memory state %s -> %s: %s", previous, self.state, reason)
         self.publisher.publish(self._event("state_change", previous=previous, reason=reason))
+        self._refresh_view()
 
     def _emit_cleanup(self, report: CleanupReport, reason: str) -> None:
         log.info(
@@ -242,6 +242,12 @@ class MemorySupervisor:
             ", ".join(report.actions),
         )  # fmt: skip
         self.publisher.publish(self._event("cleanup", reason=reason, cleanup=report))
+        self._refresh_view()
+
+    def _refresh_view(self) -> None:
+        """The admin server's view follows every change at once, not at the next second."""
+        self._last_view = self.clock()
+        self.publisher.publish(self._event("snapshot"), send=False)
 
     def _update_rate(self, now: float) -> None:
         then, documents = self._rate_mark
