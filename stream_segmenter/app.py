@@ -31,6 +31,7 @@ def build_segmenter(settings: Settings) -> Segmenter:
         settings.spacy_pipelines,
         max_loaded=settings.max_loaded_models,
         idle_seconds=settings.model_idle_seconds,
+        warmup_chars=settings.vocab_warmup_chars,
     )
     cache = ResultCache(settings.max_cache_size, int(settings.max_cache_mb * 2**20))
     return Segmenter(pool, cache)

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="consume, segment and publish until SIGTERM/SIGINT")
+    run.add_argument("--workers", type=int, default=1, help="processes in the group (one per core)")
     run.set_defaults(handler=cmd_run)
 
     segment = commands.add_parser(
@@ -100,7 +101,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(settings: Settings, _: argparse.Namespace) -> int:
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        raise ConfigError(f"invalid argument: --workers: must be at least 1, got {args.workers}")
+    if args.workers > 1:
+        from stream_segmenter.workers import run_workers
+
+        return run_workers(settings, args.workers)
     from stream_segmenter.app import build_app
 
     app = build_app(settings)

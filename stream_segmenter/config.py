@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     gc_interval: float = Field(300.0, alias="GC_INTERVAL", ge=0)
     model_idle_seconds: float = Field(900.0, alias="MODEL_IDLE_SECONDS", gt=0)
     max_loaded_models: int = Field(4, alias="MAX_LOADED_MODELS", ge=1)
+    vocab_warmup_chars: int = Field(1_000_000, alias="VOCAB_WARMUP_CHARS", ge=0)
     telemetry_interval: float = Field(30.0, alias="TELEMETRY_INTERVAL", gt=0)
     critical_retry_seconds: float = Field(5.0, alias="CRITICAL_RETRY_SECONDS", gt=0)
     admin_address: str = Field("127.0.0.1:8080", alias="ADMIN_ADDRESS")

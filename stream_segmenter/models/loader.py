@@ -22,13 +22,18 @@ SENTENCE_COMPONENTS = ("sentencizer", "senter", "parser")
 FALLBACK_LANG = "xx"
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadedPipeline:
-    """A pipeline together with what it is called in output events and cache keys."""
+    """A pipeline together with what it is called in output events and cache keys.
+
+    `warmup_chars_left`: how much more text it may process outside a memory zone (see
+    segment.py); set by the pool when it loads the pipeline.
+    """
 
     nlp: Language
     info: ModelInfo
     lang: str
+    warmup_chars_left: int = 0
 
     @property
     def cache_namespace(self) -> str:

@@ -47,6 +47,7 @@ class ModelPool:
         idle_seconds: float = 900.0,
         loader: Loader = load_pipeline,
         clock: Clock = time.time,
+        warmup_chars: int = 0,
     ) -> None:
         if max_loaded < 1:
             raise ValueError("max_loaded must be at least 1")
@@ -55,6 +56,7 @@ class ModelPool:
         self.idle_seconds = idle_seconds
         self._loader = loader
         self._clock = clock
+        self.warmup_chars = warmup_chars
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
         self.loads = 0
         self.unloads = 0
@@ -78,6 +80,7 @@ class ModelPool:
             self._unload(oldest)
         started = time.perf_counter()
         pipeline = self._loader(lang, self._sources.get(lang))
+        pipeline.warmup_chars_left = self.warmup_chars
         self.loads += 1
         info = pipeline.info
         log.info(

@@ -88,7 +88,7 @@ def read_topics(
 class ProcessorProcess:
     """`stream-segmenter run` as a child process, with its log kept for failure messages."""
 
-    def __init__(self, bootstrap: str, topics: dict[str, str], **env: str) -> None:
+    def __init__(self, bootstrap: str, topics: dict[str, str], *args: str, **env: str) -> None:
         log_fd, self.log_path = tempfile.mkstemp(prefix="processor-", suffix=".log")
         full_env = {
             **os.environ,
@@ -98,7 +98,7 @@ class ProcessorProcess:
             **env,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream_segmenter", "run"],
+            [sys.executable, "-m", "stream_segmenter", "run", *args],
             env=full_env,
             stdout=log_fd,
             stderr=subprocess.STDOUT,

@@ -92,3 +92,32 @@ def test_restart_after_sigterm_resumes_from_the_commit(kafka_bootstrap, topics, 
 
     doc_ids = Counter(json.loads(r.value)["doc_id"] for r in records)
     assert doc_ids == Counter(json.loads(value)["doc_id"] for _, value in events)
+
+
+def test_two_workers_share_the_partitions_and_stop_together(kafka_bootstrap, topics, ewt_test):
+    events = list(read_events(ewt_test))
+    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
+    watched = [topics["OUTPUT_TOPIC"], topics["TELEMETRY_TOPIC"]]
+    with ProcessorProcess(
+        kafka_bootstrap, topics, "--workers", "2", TELEMETRY_INTERVAL="0.5",
+        ADMIN_ADDRESS="off", INSTANCE_ID="pair",
+    ) as processor:  # fmt: skip
+
+        def both_busy(records) -> bool:
+            outputs = [r for r in records if r.topic == topics["OUTPUT_TOPIC"]]
+            owners = {
+                json.loads(r.value)["instance_id"]
+                for r in records
+                if r.topic == topics["TELEMETRY_TOPIC"]
+                and json.loads(r.value)["partitions"]["assigned"]
+            }
+            return len(outputs) >= len(events) and owners == {"pair-w0", "pair-w1"}
+
+        records = read_topics(kafka_bootstrap, watched, both_busy, timeout=180, settle=2)
+        assert processor.stop() == 0, processor.output()
+        assert processor.output().count("stopped: ") == 2
+
+    outputs = [json.loads(r.value) for r in records if r.topic == topics["OUTPUT_TOPIC"]]
+    assert Counter(o["doc_id"] for o in outputs) == Counter(
+        json.loads(value)["doc_id"] for _, value in events
+    )

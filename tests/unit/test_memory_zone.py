@@ -39,3 +39,17 @@ def test_string_store_stays_flat_inside_the_zone_and_grows_without_it():
     for text in unseen_documents(400, seed=99):
         naive(text)
     assert len(naive.vocab.strings) - naive_before >= 400 * 20  # every new word kept
+
+
+def test_only_the_warm_up_grows_the_string_store():
+    pool = ModelPool({}, warmup_chars=20_000)
+    segmenter = Segmenter(pool, ResultCache(0, 0))
+    warm_up = unseen_documents(200, seed=1000)  # about 30,000 characters: over the budget
+    strings = pool.get("en").nlp.vocab.strings
+    before = len(strings)
+    segmenter.segment([("en", text) for text in warm_up])
+    after_warm_up = len(strings)
+    assert after_warm_up - before >= 200 * 20  # the warm-up's words are kept
+    for round_number in range(5):
+        segmenter.segment([("en", text) for text in unseen_documents(400, seed=round_number)])
+    assert len(strings) == after_warm_up  # and nothing after it

@@ -1,0 +1,65 @@
+"""`stream-segmenter run --workers N`: N processor processes in one consumer group.
+
+Each worker is a whole processor (its own consumer, governor, cache and pipelines), so
+N workers use N cores; Kafka shares the partitions between them. The parent only
+forwards SIGTERM/SIGINT and waits. If a worker dies on its own, the parent stops the
+others and exits with that worker's code, so the orchestrator restarts the whole unit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from stream_segmenter.config import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT_SECONDS = 90.0
+
+
+def worker_environment(settings: Settings, index: int) -> dict[str, str]:
+    """Each worker gets its own instance id and, when the admin port is fixed, port + index."""
+    env = {**os.environ, "INSTANCE_ID": f"{settings.instance_id}-w{index}"}
+    address = settings.admin_host_port
+    if address is not None and address[1] != 0:
+        env["ADMIN_ADDRESS"] = f"{address[0]}:{address[1] + index}"
+    return env
+
+
+def run_workers(settings: Settings, count: int) -> int:
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "stream_segmenter", "run"],
+            env=worker_environment(settings, index),
+        )
+        for index in range(count)
+    ]
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        log.info("received %s: stopping %d workers", signal.Signals(signum).name, count)
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    log.info("started %d workers: pids %s", count, ", ".join(str(w.pid) for w in workers))
+    failed = 0
+    while any(worker.poll() is None for worker in workers):
+        for worker in workers:
+            code = worker.poll()
+            if code not in (None, 0) and not stopping:
+                log.error("worker %d exited with %d: stopping the others", worker.pid, code)
+                failed = code
+                forward(signal.SIGTERM, None)
+        time.sleep(0.2)
+    codes = [worker.wait() for worker in workers]
+    return failed or next((code for code in codes if code != 0), 0)
