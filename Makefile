@@ -9,24 +9,19 @@ BROKER := $(BIN)/python tools/local_kafka.py
 export LOCAL_KAFKA_PORT ?= 9092
 LOCAL_BOOTSTRAP := 127.0.0.1:$(LOCAL_KAFKA_PORT)
 
-.PHONY: setup demo test lint unit broker-start broker-stop schemas clean
+.PHONY: with-broker setup demo test lint unit bench bench-long broker-start broker-stop schemas clean
 
 $(BIN)/stream-segmenter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $@
 
 setup: $(BIN)/stream-segmenter ## virtualenv with the package and its test tools
 	$(BROKER) fetch
 
 demo: setup ## the main job on real text, end to end through a local broker
-	@if $(BROKER) status 2>/dev/null; then \
-		KAFKA_BOOTSTRAP_SERVERS=$(LOCAL_BOOTSTRAP) $(BIN)/stream-segmenter demo; \
-	else \
-		$(BROKER) start >/dev/null && trap '$(BROKER) stop' EXIT && \
-		KAFKA_BOOTSTRAP_SERVERS=$(LOCAL_BOOTSTRAP) $(BIN)/stream-segmenter demo; \
-	fi
+	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/stream-segmenter demo"
 
 test: setup lint ## every test; the broker: $$KAFKA_BOOTSTRAP_SERVERS, else Docker, else local
 	$(BIN)/pytest -ra
@@ -37,6 +32,21 @@ lint:
 
 unit: $(BIN)/stream-segmenter ## tests that need no broker
 	$(BIN)/pytest -ra tests/unit
+
+bench: setup ## benchmarks, quick (a few minutes): docs/BENCHMARKS.md and plots
+	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/python -m benchmarks"
+
+bench-long: setup ## benchmarks with a 2,000,000-document soak
+	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/python -m benchmarks --long"
+
+# Runs $(RUN) against the local broker, starting it (and stopping it after) if needed.
+with-broker:
+	@if $(BROKER) status 2>/dev/null; then \
+		KAFKA_BOOTSTRAP_SERVERS=$(LOCAL_BOOTSTRAP) $(RUN); \
+	else \
+		$(BROKER) start >/dev/null && trap '$(BROKER) stop' EXIT && \
+		KAFKA_BOOTSTRAP_SERVERS=$(LOCAL_BOOTSTRAP) $(RUN); \
+	fi
 
 broker-start: setup ## a local broker that stays up (127.0.0.1:$LOCAL_KAFKA_PORT, default 9092)
 	$(BROKER) start

@@ -1,0 +1,1 @@
+"""Benchmarks: throughput, latency, scaling and memory, measured side by side (make bench)."""

@@ -1,0 +1,127 @@
+"""make bench: every figure measured in one run, side by side, written to docs/BENCHMARKS.md.
+
+    python -m benchmarks [--long] [--bootstrap HOST:PORT]
+
+Quick (default, a few minutes on 2 cores) or long (a 2,000,000-document soak). Needs a
+broker: --bootstrap, else KAFKA_BOOTSTRAP_SERVERS, else the local one (make bench starts it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import inprocess, kafka_runs, report, workloads
+from benchmarks.trained import build_trained_pipeline
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "stream-segmenter"
+WARMUP_CHARS = 1_000_000
+LOW_MB, HIGH_MB = 300, 400  # the soak's thresholds, drawn on the memory plot
+
+
+@dataclass(frozen=True)
+class Sizes:
+    strategy_docs: int
+    trained_docs: int
+    throughput_docs: int
+    latency_seconds: int
+    soak_docs: int
+
+
+QUICK = Sizes(strategy_docs=30_000, trained_docs=6_000, throughput_docs=40_000,
+              latency_seconds=30, soak_docs=200_000)  # fmt: skip
+LONG = Sizes(strategy_docs=100_000, trained_docs=20_000, throughput_docs=200_000,
+             latency_seconds=120, soak_docs=2_000_000)  # fmt: skip
+
+
+def step(title: str) -> float:
+    print(f"\n== {title}", flush=True)
+    return time.monotonic()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--long", action="store_true", help="2,000,000-document soak")
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
+    args = parser.parse_args()
+    sizes = LONG if args.long else QUICK
+    results = report.Results(mode="long" if args.long else "quick", sizes=vars(sizes))
+    began = time.monotonic()
+
+    sentences = workloads.english_sentences(args.data)
+    unique = list(workloads.unique_documents(sentences, sizes.throughput_docs, seed=1))
+    unique_events = workloads.as_events(unique, "u")
+    chars = sum(map(len, unique))
+    results.workload = (f"{len(sentences):,} EWT test+dev sentences; unique documents of "
+                        f"{chars / len(unique):,.0f} characters on average")  # fmt: skip
+
+    step("1. in-process: the processing step alone (decode, segment, serialize)")
+    results.step = inprocess.processing_step(unique_events, chars, WARMUP_CHARS)
+    ewt = workloads.ewt_documents(args.data)
+    ewt_events = workloads.as_events(ewt, "ewt")
+    results.step_ewt = inprocess.processing_step(
+        ewt_events * 20, sum(map(len, ewt)) * 20, WARMUP_CHARS
+    )
+    print(f"    unique: {results.step.docs_per_second:,.0f} docs/s; EWT: "
+          f"{results.step_ewt.docs_per_second:,.0f} docs/s", flush=True)  # fmt: skip
+
+    step("price of bounded memory: blank pipeline (spaCy blank en + sentencizer)")
+    strategy_texts = unique[: sizes.strategy_docs]
+    results.blank = inprocess.compare_strategies(None, strategy_texts, WARMUP_CHARS)
+    step("price of bounded memory: trained pipeline (senter trained on EWT dev)")
+    trained = build_trained_pipeline(
+        args.data / workloads.EWT / "en_ewt-ud-dev.conllu", CACHE / "bench-pipelines" / "senter_ewt"
+    )
+    results.trained = inprocess.compare_strategies(
+        str(trained), unique[: sizes.trained_docs], WARMUP_CHARS
+    )
+
+    step("2. end to end through the broker, 1 worker")
+    results.one = kafka_runs.throughput_run(
+        args.bootstrap, "w1", unique_events, ["stream_segmenter", "run"]
+    )
+    step("3. end to end, 2 workers in one group")
+    results.two = kafka_runs.throughput_run(
+        args.bootstrap, "w2", unique_events, ["stream_segmenter", "run", "--workers", "2"]
+    )
+    rate = results.one.docs_per_second / 2
+    step(f"4. latency at a fixed {rate:,.0f} docs/s (half the 1-worker maximum)")
+    count = int(rate * sizes.latency_seconds)
+    paced = list(workloads.unique_documents(sentences, count, seed=4))
+    warm = list(workloads.unique_documents(sentences, 3_000, seed=5))
+    results.latency = kafka_runs.latency_run(
+        args.bootstrap, workloads.as_events(paced, "p", stamp=True), rate,
+        workloads.as_events(warm, "pw"),
+    )  # fmt: skip
+    latencies = sorted(results.latency.latencies_ms)
+    print(f"    p50 {statistics.median(latencies):.1f} ms, p99 "
+          f"{latencies[int(0.99 * (len(latencies) - 1))]:.1f} ms", flush=True)  # fmt: skip
+
+    step(f"5. memory soak: {sizes.soak_docs:,} unique documents, this processor and the naive loop")
+    soak = workloads.as_events(
+        list(workloads.unique_documents(sentences, sizes.soak_docs, seed=6)), "s"
+    )
+    thresholds = {"MEMORY_THRESHOLD_MB": str(LOW_MB), "HIGH_MEMORY_THRESHOLD_MB": str(HIGH_MB)}
+    results.soak = kafka_runs.throughput_run(
+        args.bootstrap, "soak", soak, ["stream_segmenter", "run"], thresholds, timeout=4 * 3600
+    )
+    results.naive = kafka_runs.throughput_run(
+        args.bootstrap, "naive", soak, ["benchmarks.naive_consumer"], timeout=4 * 3600
+    )
+    results.thresholds = (LOW_MB, HIGH_MB)
+    results.elapsed_seconds = time.monotonic() - began
+    written = report.write(results, args.out)
+    print(f"\nwrote {', '.join(str(p) for p in written)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Runs through the real broker: throughput with 1 and N workers, latency at a fixed rate,
+and the memory soak of this processor and of the naive baseline, RSS sampled every second."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import psutil
+from confluent_kafka import Consumer, Producer
+
+from stream_segmenter.kafka.clients import ensure_topics
+
+PROGRESS_EVERY_SECONDS = 5.0
+
+
+def fresh_topics(bootstrap: str, label: str) -> dict[str, str]:
+    run = f"bench-{label}-{uuid.uuid4().hex[:6]}"
+    topics = {
+        "INPUT_TOPIC": f"{run}.documents",
+        "OUTPUT_TOPIC": f"{run}.segments",
+        "DLQ_TOPIC": f"{run}.dlq",
+        "TELEMETRY_TOPIC": f"{run}.telemetry",
+    }
+    ensure_topics(bootstrap, topics.values(), partitions=4)
+    return {**topics, "GROUP_ID": run}
+
+
+def publish(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 50, "compression.type": "lz4"}
+    )
+    last = time.monotonic()
+    for number, (key, value) in enumerate(events, start=1):
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if time.monotonic() - last > PROGRESS_EVERY_SECONDS:
+            last = time.monotonic()
+            print(f"    published {number:,}/{len(events):,}", flush=True)
+    assert producer.flush(120) == 0
+
+
+class RssSampler(threading.Thread):
+    """RSS of a process and its children (workers), once a second."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.samples: list[tuple[float, float]] = []  # (seconds since start, MB)
+        self.done = threading.Event()
+        self.started = time.monotonic()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                processes = [self.process, *self.process.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in processes if p.is_running())
+            except psutil.Error:
+                return
+            self.samples.append((time.monotonic() - self.started, rss / 2**20))
+            self.done.wait(1.0)
+
+
+@dataclass
+class RunResult:
+    documents: int
+    docs_per_second: float
+    rss: list[tuple[float, float]] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+    exit_code: int | None = None
+
+
+def start(
+    command: list[str], bootstrap: str, topics: dict[str, str], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    full_env = {
+        **os.environ, **topics, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ADMIN_ADDRESS": "off",
+        "LOG_LEVEL": "WARNING", **env,
+    }  # fmt: skip
+    return subprocess.Popen([sys.executable, "-m", *command], env=full_env)
+
+
+def collect_outputs(
+    bootstrap: str, topic: str, expected: int, timeout: float, label: str,
+    rss: RssSampler | None = None,
+) -> tuple[list[int], list[float]]:  # fmt: skip
+    """Output timestamps (ms), and latencies from metadata.sent_ms where present."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    stamps: list[int] = []
+    latencies: list[float] = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    while len(stamps) < expected and time.monotonic() < deadline:
+        for message in consumer.consume(num_messages=1000, timeout=0.5):
+            if message.error():
+                continue
+            stamp = message.timestamp()[1]
+            stamps.append(stamp)
+            value = message.value()
+            if b'"sent_ms"' in value:
+                sent = json.loads(value)["metadata"]["sent_ms"]
+                latencies.append(stamp - sent)
+        if time.monotonic() - last > PROGRESS_EVERY_SECONDS:
+            last = time.monotonic()
+            memory = f", RSS {rss.samples[-1][1]:,.0f} MB" if rss and rss.samples else ""
+            print(f"    {label}: {len(stamps):,}/{expected:,} outputs{memory}", flush=True)
+    consumer.close()
+    if len(stamps) < expected:
+        raise RuntimeError(f"{label}: only {len(stamps)} of {expected} outputs in {timeout}s")
+    return stamps, latencies
+
+
+def stop(process: subprocess.Popen[bytes]) -> int | None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return None
+
+
+def throughput_run(
+    bootstrap: str, label: str, events: list[tuple[bytes, bytes]], command: list[str],
+    env: dict[str, str] | None = None, timeout: float = 1800,
+) -> RunResult:  # fmt: skip
+    """Publish everything first, then start the processor; rate from first to last output."""
+    topics = fresh_topics(bootstrap, label)
+    publish(bootstrap, topics["INPUT_TOPIC"], events)
+    process = start(command, bootstrap, topics, env or {})
+    rss = RssSampler(process.pid)
+    rss.start()
+    try:
+        stamps, _ = collect_outputs(
+            bootstrap, topics["OUTPUT_TOPIC"], len(events), timeout, label, rss
+        )
+    finally:
+        code = stop(process)
+        rss.done.set()
+    span = (max(stamps) - min(stamps)) / 1000
+    return RunResult(len(stamps), (len(stamps) - 1) / span, rss.samples, exit_code=code)
+
+
+def latency_run(
+    bootstrap: str, events: list[tuple[bytes, bytes]], rate: float, warm: list[tuple[bytes, bytes]]
+) -> RunResult:
+    """A running processor fed at a fixed rate; latency = output time - send time."""
+    topics = fresh_topics(bootstrap, "latency")
+    process = start(["stream_segmenter", "run"], bootstrap, topics, {})
+    try:
+        publish(bootstrap, topics["INPUT_TOPIC"], warm)
+        collect_outputs(bootstrap, topics["OUTPUT_TOPIC"], len(warm), 300, "latency warm-up")
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+        interval = 1.0 / rate
+        began = time.monotonic()
+        for number, (key, value) in enumerate(events):
+            target = began + number * interval
+            pause = target - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            stamped = value.replace(
+                b'"sent_ms": 0', f'"sent_ms": {int(time.time() * 1000)}'.encode()
+            )
+            producer.produce(topics["INPUT_TOPIC"], key=key, value=stamped)
+            producer.poll(0)
+        producer.flush(60)
+        _, latencies = collect_outputs(
+            bootstrap, topics["OUTPUT_TOPIC"], len(warm) + len(events), 300, "latency"
+        )
+    finally:
+        code = stop(process)
+    return RunResult(len(events), rate, latencies_ms=latencies, exit_code=code)
