@@ -35,6 +35,8 @@ class Sizes:
 
 QUICK = Sizes(strategy_docs=30_000, trained_docs=6_000, throughput_docs=40_000,
               latency_seconds=30, soak_docs=200_000)  # fmt: skip
+SMOKE = Sizes(strategy_docs=500, trained_docs=300, throughput_docs=1_000,
+               latency_seconds=3, soak_docs=3_000)  # fmt: skip
 LONG = Sizes(strategy_docs=100_000, trained_docs=20_000, throughput_docs=200_000,
              latency_seconds=120, soak_docs=2_000_000)  # fmt: skip
 
@@ -47,14 +49,16 @@ def step(title: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--long", action="store_true", help="2,000,000-document soak")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument(
         "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     )
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
     args = parser.parse_args()
-    sizes = LONG if args.long else QUICK
-    results = report.Results(mode="long" if args.long else "quick", sizes=vars(sizes))
+    sizes = LONG if args.long else SMOKE if args.smoke else QUICK
+    mode = "long" if args.long else "smoke" if args.smoke else "quick"
+    results = report.Results(mode=mode, sizes=vars(sizes))
     began = time.monotonic()
 
     sentences = workloads.english_sentences(args.data)

@@ -8,6 +8,7 @@ import statistics
 import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import confluent_kafka
@@ -169,7 +170,7 @@ def write(results: Results, out: Path) -> list[Path]:
         f"- Machine: {_machine()}; the Kafka broker (Apache Kafka 4.1.1, KRaft, local) ran on "
         "the same machine.",
         f"- Versions: Python {platform.python_version()}, spaCy {spacy.__version__}, "
-        f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]}.",
+        f"confluent-kafka {version('confluent-kafka')}, librdkafka {confluent_kafka.libversion()[0]}.",
         f"- Workload: {results.workload}. Each unique document is 3-8 random real sentences "
         "with 4 words given 3 new letters and a unique ticket id, so no document repeats and "
         "the vocabulary keeps growing (the worst case for caches and vocabularies).",

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import sys
 from array import array
-from dataclasses import dataclass
 
 from cachetools import LRUCache
+from pydantic import BaseModel
 
 Spans = tuple[tuple[int, int], ...]
 
@@ -36,8 +36,9 @@ def _entry_size(value: array) -> int:
     return sys.getsizeof(value) + sys.getsizeof(b"\0" * 16) + ENTRY_OVERHEAD_BYTES
 
 
-@dataclass
-class CacheStats:
+class CacheStats(BaseModel):
+    """What telemetry reports of the cache (a part of every telemetry event)."""
+
     entries: int
     bytes: int
     max_entries: int

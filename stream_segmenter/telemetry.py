@@ -16,6 +16,8 @@ from typing import Any, Literal
 from confluent_kafka import Producer
 from pydantic import BaseModel, Field
 
+from stream_segmenter.cache import CacheStats
+
 log = logging.getLogger(__name__)
 
 EventType = Literal["snapshot", "state_change", "cleanup"]
@@ -24,16 +26,6 @@ EventType = Literal["snapshot", "state_change", "cleanup"]
 class Thresholds(BaseModel):
     memory_mb: float = Field(description="MEMORY_THRESHOLD_MB resolved to MB (elevated above)")
     high_memory_mb: float = Field(description="HIGH_MEMORY_THRESHOLD_MB in MB (critical above)")
-
-
-class CacheTelemetry(BaseModel):
-    entries: int
-    bytes: int
-    max_entries: int
-    max_bytes: int
-    hits: int
-    misses: int
-    evictions: int
 
 
 class ModelTelemetry(BaseModel):
@@ -83,7 +75,7 @@ class TelemetryEvent(BaseModel):
     memory_limit_mb: float | None
     memory_limit_source: Literal["cgroup", "configured"] | None
     thresholds: Thresholds
-    cache: CacheTelemetry
+    cache: CacheStats
     models: list[ModelTelemetry]
     partitions: PartitionTelemetry
     documents: int

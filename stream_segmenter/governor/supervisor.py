@@ -23,7 +23,6 @@ from stream_segmenter.governor.cleanup import Cleaner, CleanupKind, CleanupRepor
 from stream_segmenter.governor.state import MemoryState, MemoryStateMachine
 from stream_segmenter.models.pool import ModelPool
 from stream_segmenter.telemetry import (
-    CacheTelemetry,
     CleanupTelemetry,
     EventType,
     LatencyWindow,
@@ -278,7 +277,7 @@ class MemorySupervisor:
             thresholds=Thresholds(
                 memory_mb=self.machine.low_mb, high_memory_mb=self.machine.high_mb
             ),
-            cache=CacheTelemetry(**vars(cache)),
+            cache=cache,
             models=[
                 ModelTelemetry(
                     name=m.name,

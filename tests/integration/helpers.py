@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Message, Producer
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,18 @@ class Record:
     value: bytes | None
     headers: dict[str, bytes]
     timestamp_ms: int = 0
+
+    @classmethod
+    def of(cls, message: Message) -> Record:
+        return cls(
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            message.key(),
+            message.value(),
+            dict(message.headers() or []),
+            message.timestamp()[1],
+        )
 
 
 def produce_all(
@@ -70,16 +82,7 @@ def read_topics(
             for message in consumer.consume(num_messages=500, timeout=0.5):
                 if message.error():
                     continue
-                records.append(
-                    Record(
-                        message.topic(),
-                        message.partition(),
-                        message.offset(),
-                        message.key(),
-                        message.value(),
-                        dict(message.headers() or []),
-                    )
-                )
+                records.append(Record.of(message))
     finally:
         consumer.close()
     return records
@@ -155,15 +158,7 @@ class TopicWatcher:
             for message in self._consumer.consume(num_messages=500, timeout=0.2):
                 if message.error():
                     continue
-                record = Record(
-                    message.topic(),
-                    message.partition(),
-                    message.offset(),
-                    message.key(),
-                    message.value(),
-                    dict(message.headers() or []),
-                    message.timestamp()[1],
-                )
+                record = Record.of(message)
                 with self._lock:
                     self.records.append(record)
         self._consumer.close()
