@@ -1,0 +1,30 @@
+"""The benchmark harness runs end to end (tiny sizes; no figure is judged here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT, SHARED_DATA, require
+
+pytestmark = pytest.mark.integration
+
+
+def test_smoke_run_writes_the_report_and_both_plots(kafka_bootstrap, tmp_path):
+    require(SHARED_DATA / "ud")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path),
+         "--bootstrap", kafka_bootstrap, "--data", str(SHARED_DATA)],
+        cwd=REPO_ROOT, env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = (tmp_path / "BENCHMARKS.md").read_text()
+    for row in ("| 2 | through the broker, 1 worker", "| 3 | through the broker, 2 workers",
+                "| 4 | latency at", "RSS growth after warm-up", "naive baseline"):  # fmt: skip
+        assert row in report
+    for plot in ("bench-memory.png", "bench-throughput.png"):
+        assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
