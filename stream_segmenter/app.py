@@ -12,7 +12,9 @@ from stream_segmenter.governor.cleanup import Cleaner
 from stream_segmenter.governor.probe import MemoryProbe
 from stream_segmenter.governor.state import MemoryStateMachine
 from stream_segmenter.governor.supervisor import Counters, MemoryLimit, MemorySupervisor
-from stream_segmenter.kafka.loop import StreamProcessor
+from stream_segmenter.kafka.at_least_once import AtLeastOnceLoop
+from stream_segmenter.kafka.exactly_once import ExactlyOnceLoop
+from stream_segmenter.kafka.loop import StreamLoop
 from stream_segmenter.models.loader import check_pipeline_sources
 from stream_segmenter.models.pool import ModelPool
 from stream_segmenter.process import DocumentProcessor
@@ -45,7 +47,7 @@ def build_document_processor(settings: Settings) -> DocumentProcessor:
 
 @dataclass
 class App:
-    loop: StreamProcessor
+    loop: StreamLoop
     supervisor: MemorySupervisor
     admin: AdminServer | None
 
@@ -101,14 +103,13 @@ def build_app(settings: Settings) -> App:
         gc_interval=settings.gc_interval,
     )
     heartbeat = LoopHeartbeat()
-    loop = StreamProcessor(
-        settings,
-        consumer,
-        producer,
-        processor,
-        supervisor,
-        heartbeat,
+    loop_class = (
+        ExactlyOnceLoop if settings.processing_guarantee == "exactly-once" else AtLeastOnceLoop
     )
+    try:
+        loop = loop_class(settings, consumer, processor, supervisor, heartbeat, producer=producer)
+    except KafkaException as exc:  # e.g. init_transactions refused
+        raise config_error(exc, settings) from None
     admin = None
     if settings.admin_host_port is not None:
         host, port = settings.admin_host_port

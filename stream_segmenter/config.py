@@ -43,9 +43,11 @@ class Settings(BaseSettings):
     dlq_topic: str = Field("documents.dlq", alias="DLQ_TOPIC", min_length=1)
     telemetry_topic: str = Field("segmenter.telemetry", alias="TELEMETRY_TOPIC", min_length=1)
     group_id: str = Field("stream-segmenter", alias="GROUP_ID", min_length=1)
-    processing_guarantee: Literal["at-least-once"] = Field(
+    processing_guarantee: Literal["at-least-once", "exactly-once"] = Field(
         "at-least-once", alias="PROCESSING_GUARANTEE"
     )
+    # exactly-once: stable per replica, so a restart aborts its predecessor's open transaction.
+    transactional_id: str | None = Field(None, alias="TRANSACTIONAL_ID", min_length=1)
 
     default_lang: str = Field("en", alias="DEFAULT_LANG")
     # "en=en_core_web_sm,de=/models/de_pipeline": a language → spaCy package or path.

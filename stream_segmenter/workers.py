@@ -25,6 +25,8 @@ STOP_TIMEOUT_SECONDS = 90.0
 def worker_environment(settings: Settings, index: int) -> dict[str, str]:
     """Each worker gets its own instance id and, when the admin port is fixed, port + index."""
     env = {**os.environ, "INSTANCE_ID": f"{settings.instance_id}-w{index}"}
+    if settings.transactional_id:
+        env["TRANSACTIONAL_ID"] = f"{settings.transactional_id}-w{index}"
     address = settings.admin_host_port
     if address is not None and address[1] != 0:
         env["ADMIN_ADDRESS"] = f"{address[0]}:{address[1] + index}"

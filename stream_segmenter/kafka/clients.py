@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Iterable
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from stream_segmenter.config import Settings, variable_name
 from stream_segmenter.errors import ConfigError
@@ -85,12 +85,20 @@ def consumer_config(settings: Settings) -> dict[str, object]:
 
 def producer_config(settings: Settings) -> dict[str, object]:
     """Idempotent, acks=all: a retried send never duplicates or reorders within a partition."""
-    config = {
+    config: dict[str, object] = {
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 5,
         "compression.type": "lz4",
+        # The topics' own limit (see topic_message_limit), so that an output too large is
+        # refused here, alone, and not in a batch with others at the broker.
+        "message.max.bytes": topic_message_limit(settings),
     }
+    if settings.processing_guarantee == "exactly-once":
+        config["transactional.id"] = settings.transactional_id or (
+            f"{settings.group_id}-{settings.instance_id}"
+        )
+        config["transaction.timeout.ms"] = 30_000
     config.update(base_config(settings))
     return config
 
@@ -102,17 +110,41 @@ def telemetry_producer_config(settings: Settings) -> dict[str, object]:
     return config
 
 
+# librdkafka's default; used when the topics' limit cannot be read.
+DEFAULT_MESSAGE_MAX_BYTES = 1_000_000
+
+
+def topic_message_limit(settings: Settings) -> int:
+    """The smallest max.message.bytes of the output and dead-letter topics, as the broker
+    reports it (needs DescribeConfigs; falls back to librdkafka's 1,000,000 with a warning)."""
+    names = [settings.output_topic, settings.dlq_topic]
+    admin = AdminClient({k: v for k, v in base_config(settings).items() if k != "logger"})
+    try:
+        futures = admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in names])
+        limits = [
+            int(future.result(timeout=10)["max.message.bytes"].value) for future in futures.values()
+        ]
+    except Exception as exc:  # missing topic, no permission, broker down
+        log.warning(
+            "could not read max.message.bytes of %s (%s); using %d",
+            names, exc, DEFAULT_MESSAGE_MAX_BYTES,
+        )  # fmt: skip
+        return DEFAULT_MESSAGE_MAX_BYTES
+    return min(limits)
+
+
 def ensure_topics(
     bootstrap_servers: str,
     topics: Iterable[str],
     partitions: int = 3,
     extra_config: dict[str, str] | None = None,
+    topic_config: dict[str, str] | None = None,
 ) -> None:
     """Create the topics that do not exist yet (for set-up, demos and tests)."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(extra_config or {})})
     existing = set(admin.list_topics(timeout=30).topics)
     wanted = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1)
+        NewTopic(name, num_partitions=partitions, replication_factor=1, config=topic_config or {})
         for name in dict.fromkeys(topics)
         if name not in existing
     ]
