@@ -25,7 +25,7 @@ def decode_document(value: bytes | None, max_text_chars: int) -> DocumentEvent:
     if value is None:
         raise InvalidMessage("tombstone", "message value is null (tombstone); expected a document")
     try:
-        source = value.decode("utf-8")
+        source = value.decode("utf-8").removeprefix("\ufeff")  # RFC 8259 lets us ignore a BOM
     except UnicodeDecodeError as exc:
         raise InvalidMessage("invalid_utf8", f"value is not valid UTF-8: {exc}") from None
     try:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from spacy.language import Language
 from spacy.tokens import Doc
 
 from stream_segmenter.cache import ResultCache, Spans, cache_key
@@ -14,6 +16,12 @@ from stream_segmenter.models.loader import LoadedPipeline
 from stream_segmenter.models.pool import ModelPool
 
 PIPE_BATCH_SIZE = 64
+# spaCy's tokenizer splits prefixes and suffixes off a whitespace-free run one character at
+# a time, copying the rest each time: quadratic in the run's length. 30,000 emoji in a row
+# took 115 s. Runs this long are tokenized in chunks of CHUNK_CHARS instead (linear).
+LONG_RUN_CHARS = 256
+CHUNK_CHARS = 64
+_LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS},}}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,26 @@ def sentence_spans(doc: Doc) -> Spans:
         if start < end:
             spans.append((start, end))
     return tuple(spans)
+
+
+def tokenizable(nlp: Language, text: str) -> str | Doc:
+    """The text itself, or, if it has a run of LONG_RUN_CHARS non-space characters, a Doc
+    tokenized chunk by chunk (its text is still exactly `text`, so offsets hold)."""
+    if _LONG_RUN.search(text) is None:
+        return text
+    pieces, position = [], 0
+    for run in _LONG_RUN.finditer(text):
+        if run.start() > position:
+            pieces.append(text[position : run.start()])
+        pieces.extend(text[i : min(i + CHUNK_CHARS, run.end())]
+                      for i in range(run.start(), run.end(), CHUNK_CHARS))  # fmt: skip
+        position = run.end()
+    if position < len(text):
+        pieces.append(text[position:])
+    tokens = [token for piece in pieces for token in nlp.make_doc(piece)]
+    words = [token.text for token in tokens]
+    spaces = [bool(token.whitespace_) for token in tokens]
+    return Doc(nlp.vocab, words=words, spaces=spaces)  # no sentence starts set yet
 
 
 def to_segments(text: str, spans: Iterable[tuple[int, int]]) -> list[Segment]:
@@ -93,6 +121,8 @@ class Segmenter:
         nlp = pipeline.nlp
         if pipeline.warmup_chars_left > 0:
             pipeline.warmup_chars_left -= sum(map(len, texts))
-            return [sentence_spans(doc) for doc in nlp.pipe(texts, batch_size=PIPE_BATCH_SIZE)]
+            inputs = [tokenizable(nlp, text) for text in texts]
+            return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
         with nlp.memory_zone():
-            return [sentence_spans(doc) for doc in nlp.pipe(texts, batch_size=PIPE_BATCH_SIZE)]
+            inputs = [tokenizable(nlp, text) for text in texts]
+            return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
