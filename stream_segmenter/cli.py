@@ -7,12 +7,14 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from stream_segmenter.config import Settings, load_settings
 from stream_segmenter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from stream_segmenter.config import Settings
 
 log = logging.getLogger("stream_segmenter")
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -22,9 +24,30 @@ class InputError(Exception):
     """An input file that cannot be read: one line, exit code 2."""
 
 
+class StopSignals:
+    """SIGTERM/SIGINT for `run`, caught from the first moment: a signal during start-up
+    (loading pydantic, spaCy, a pipeline) must stop the process cleanly, not kill it."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.on_stop: list[Callable[[], None]] = []
+        signal.signal(signal.SIGTERM, self._handle)
+        signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        log.info("received %s: finishing in-flight work", signal.Signals(signum).name)
+        self.received.append(signum)
+        for stop in self.on_stop:
+            stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command == "run":
+        args.signals = StopSignals()
+    from stream_segmenter.config import load_settings
+
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -107,17 +130,15 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if args.workers > 1:
         from stream_segmenter.workers import run_workers
 
-        return run_workers(settings, args.workers)
+        return run_workers(settings, args.workers, args.signals)
     from stream_segmenter.app import build_app
 
+    signals: StopSignals = args.signals
     app = build_app(settings)
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("received %s: finishing in-flight work", signal.Signals(signum).name)
-        app.loop.stop()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    signals.on_stop.append(app.loop.stop)
+    if signals.received:
+        log.info("stopped before consuming anything")
+        return 0
     app.run()
     return 0
 

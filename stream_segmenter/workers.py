@@ -14,12 +14,14 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from stream_segmenter.config import Settings
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from stream_segmenter.cli import StopSignals
 
-STOP_TIMEOUT_SECONDS = 90.0
+log = logging.getLogger(__name__)
 
 
 def worker_environment(settings: Settings, index: int) -> dict[str, str]:
@@ -33,7 +35,7 @@ def worker_environment(settings: Settings, index: int) -> dict[str, str]:
     return env
 
 
-def run_workers(settings: Settings, count: int) -> int:
+def run_workers(settings: Settings, count: int, signals: StopSignals) -> int:
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "stream_segmenter", "run"],
@@ -41,27 +43,25 @@ def run_workers(settings: Settings, count: int) -> int:
         )
         for index in range(count)
     ]
-    stopping = False
 
-    def forward(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-        log.info("received %s: stopping %d workers", signal.Signals(signum).name, count)
+    def forward() -> None:
+        log.info("stopping %d workers", count)
         for worker in workers:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    signals.on_stop.append(forward)
+    if signals.received:
+        forward()
     log.info("started %d workers: pids %s", count, ", ".join(str(w.pid) for w in workers))
     failed = 0
     while any(worker.poll() is None for worker in workers):
         for worker in workers:
             code = worker.poll()
-            if code not in (None, 0) and not stopping:
+            if code not in (None, 0) and not signals.received and not failed:
                 log.error("worker %d exited with %d: stopping the others", worker.pid, code)
                 failed = code
-                forward(signal.SIGTERM, None)
+                forward()
         time.sleep(0.2)
     codes = [worker.wait() for worker in workers]
     return failed or next((code for code in codes if code != 0), 0)

@@ -13,6 +13,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -47,6 +48,28 @@ def _docker_answers() -> bool:
         return False
 
 
+class LocalBroker:
+    """Stop and start the project's local broker (for fault tests); data survives."""
+
+    tool: ClassVar[list[str]] = [sys.executable, str(REPO_ROOT / "tools" / "local_kafka.py")]
+
+    def stop(self) -> None:
+        subprocess.run([*self.tool, "stop"], check=True, capture_output=True)
+
+    def start(self) -> None:
+        subprocess.run([*self.tool, "start"], check=True, capture_output=True)
+
+
+BROKER_MODE: dict[str, str] = {}
+
+
+@pytest.fixture
+def local_broker(kafka_bootstrap: str) -> LocalBroker:
+    if BROKER_MODE.get("mode") != "local":
+        pytest.skip("needs the project's local broker (not KAFKA_BOOTSTRAP_SERVERS or Docker)")
+    return LocalBroker()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -59,7 +82,8 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer("confluentinc/cp-kafka:7.6.0").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    tool = [sys.executable, str(REPO_ROOT / "tools" / "local_kafka.py")]
+    tool = LocalBroker.tool
+    BROKER_MODE["mode"] = "local"
     if subprocess.run([*tool, "status"], capture_output=True).returncode == 0:
         # A local broker someone else started: use it and leave it running.
         yield f"127.0.0.1:{os.environ.get('LOCAL_KAFKA_PORT', '9092')}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -108,6 +109,14 @@ class ProcessorProcess:
         )
         os.close(log_fd)
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until it has subscribed (its log says "consuming")."""
+        deadline = time.monotonic() + timeout
+        while "consuming " not in self.output():
+            assert self.running(), self.output()
+            assert time.monotonic() < deadline, "processor did not start: " + self.output()
+            time.sleep(0.1)
+
     def running(self) -> bool:
         return self.process.poll() is None
 
@@ -136,7 +145,9 @@ class ProcessorProcess:
 class TopicWatcher:
     """Reads topics from the beginning in a background thread; tests wait on predicates."""
 
-    def __init__(self, bootstrap: str, topic_names: list[str]) -> None:
+    def __init__(
+        self, bootstrap: str, topic_names: list[str], read_committed: bool = False
+    ) -> None:
         self.records: list[Record] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -147,6 +158,7 @@ class TopicWatcher:
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
                 "topic.metadata.refresh.interval.ms": 1000,
+                "isolation.level": "read_committed" if read_committed else "read_uncommitted",
             }
         )
         self._consumer.subscribe(topic_names)
@@ -181,3 +193,7 @@ class TopicWatcher:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def doc_ids(records: list[Record], topic: str) -> list[str]:
+    return [json.loads(r.value)["doc_id"] for r in records if r.topic == topic]

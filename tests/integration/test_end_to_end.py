@@ -4,6 +4,7 @@ the same segments as the in-process segmenter, and clean commits across a restar
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 
 import pytest
@@ -121,3 +122,11 @@ def test_two_workers_share_the_partitions_and_stop_together(kafka_bootstrap, top
     assert Counter(o["doc_id"] for o in outputs) == Counter(
         json.loads(value)["doc_id"] for _, value in events
     )
+
+
+def test_sigterm_during_start_up_is_a_clean_exit(kafka_bootstrap, topics):
+    # (Before the interpreter runs any code, nothing can catch it, and nothing is consumed.)
+    for delay in (0.3, 1.0, 2.0):
+        with ProcessorProcess(kafka_bootstrap, topics, ADMIN_ADDRESS="off") as processor:
+            time.sleep(delay)
+            assert processor.stop() == 0, processor.output()

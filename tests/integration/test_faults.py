@@ -1,0 +1,157 @@
+"""Nothing lost: SIGKILL at random moments, a broker restart, members joining and leaving,
+SIGTERM mid-stream — each on the real broker with a stream of over 5,000 documents."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import time
+from collections import Counter
+
+import pytest
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from stream_segmenter.corpus import read_conllu
+from tests.integration.helpers import ProcessorProcess, TopicWatcher, doc_ids, produce_all
+
+pytestmark = pytest.mark.integration
+
+COPIES = 16  # 316 EWT documents × 16 = 5,056
+# A killed member is noticed after the session timeout: 6 s (the broker's minimum) rather
+# than librdkafka's 45 s keeps these tests short; it changes when, not what, is processed.
+FAST_FAILOVER = {"KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
+
+
+def stream(ewt_test) -> list[tuple[bytes, bytes]]:
+    events = []
+    for copy in range(COPIES):
+        for document in read_conllu(ewt_test):
+            doc_id = f"{document.doc_id}#{copy}"
+            events.append(
+                (doc_id.encode(), json.dumps({"doc_id": doc_id, "text": document.text}).encode())
+            )
+    return events
+
+
+def distinct_outputs(watcher: TopicWatcher, topic: str) -> int:
+    return len(set(doc_ids(watcher.snapshot(topic), topic)))
+
+
+def finish(watcher: TopicWatcher, topic: str, events, processor: ProcessorProcess) -> Counter:
+    """Wait until every document has an output, a little longer for stragglers, then stop."""
+    watcher.wait_for(lambda _: distinct_outputs(watcher, topic) >= len(events), 240, "every output")
+    time.sleep(3)
+    assert processor.stop() == 0, processor.output()
+    return Counter(doc_ids(watcher.snapshot(topic), topic))
+
+
+@pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
+def test_sigkill_at_random_moments(kafka_bootstrap, topics, ewt_test, guarantee):
+    events = stream(ewt_test)
+    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
+    output = topics["OUTPUT_TOPIC"]
+    watcher = TopicWatcher(kafka_bootstrap, [output], read_committed=True)
+    env = {"PROCESSING_GUARANTEE": guarantee, "BATCH_SIZE": "4", **FAST_FAILOVER,
+           "TRANSACTIONAL_ID": f"{topics['GROUP_ID']}-tx", "ADMIN_ADDRESS": "off"}  # fmt: skip
+    marks = sorted(random.Random(11).sample(range(300, 4000), 3))
+    try:
+        for mark in marks:
+            with ProcessorProcess(kafka_bootstrap, topics, **env) as processor:
+                watcher.wait_for(lambda _, m=mark: distinct_outputs(watcher, output) >= m,
+                                 180, f"{mark} outputs")  # fmt: skip
+                processor.process.send_signal(signal.SIGKILL)
+                processor.process.wait(30)
+        with ProcessorProcess(kafka_bootstrap, topics, **env) as processor:
+            counts = finish(watcher, output, events, processor)
+    finally:
+        watcher.close()
+    expected = Counter(key.decode() for key, _ in events)
+    assert set(counts) == set(expected)  # every document has an output
+    if guarantee == "exactly-once":
+        assert counts == expected  # and exactly one committed output each
+    print(f"{guarantee}: kills at {marks}; {sum(counts.values()) - len(expected)} duplicates")
+
+
+def test_broker_restart_mid_stream(kafka_bootstrap, topics, ewt_test, local_broker):
+    events = stream(ewt_test)
+    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
+    output = topics["OUTPUT_TOPIC"]
+    watcher = TopicWatcher(kafka_bootstrap, [output])
+    try:
+        with ProcessorProcess(
+            kafka_bootstrap, topics, BATCH_SIZE="4", ADMIN_ADDRESS="off"
+        ) as processor:
+            watcher.wait_for(
+                lambda _: distinct_outputs(watcher, output) >= 1000, 120, "1000 outputs"
+            )
+            local_broker.stop()
+            time.sleep(5)
+            assert processor.running(), processor.output()  # waits for the broker
+            local_broker.start()
+            counts = finish(watcher, output, events, processor)
+    finally:
+        watcher.close()
+    assert set(counts) == {key.decode() for key, _ in events}
+
+
+def test_members_join_and_leave_mid_stream(kafka_bootstrap, topics, ewt_test):
+    events = stream(ewt_test)
+    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
+    output = topics["OUTPUT_TOPIC"]
+    watcher = TopicWatcher(kafka_bootstrap, [output])
+    env = {"BATCH_SIZE": "4", "ADMIN_ADDRESS": "off", **FAST_FAILOVER}
+
+    def reach(count: int) -> None:
+        watcher.wait_for(lambda _: distinct_outputs(watcher, output) >= count, 180, f"{count}")
+
+    try:
+        with ProcessorProcess(kafka_bootstrap, topics, **env) as first:
+            reach(800)
+            with ProcessorProcess(kafka_bootstrap, topics, **env) as second:
+                second.wait_ready()
+                reach(1600)
+                with ProcessorProcess(kafka_bootstrap, topics, **env) as third:
+                    third.wait_ready()
+                    reach(2400)
+                    assert second.stop() == 0, second.output()
+                    reach(3200)
+                    assert third.stop() == 0, third.output()
+            counts = finish(watcher, output, events, first)
+    finally:
+        watcher.close()
+    assert set(counts) == {key.decode() for key, _ in events}
+
+
+def test_sigterm_mid_stream_commits_what_it_did(kafka_bootstrap, topics, ewt_test):
+    events = stream(ewt_test)
+    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
+    output = topics["OUTPUT_TOPIC"]
+    watcher = TopicWatcher(kafka_bootstrap, [output])
+    try:
+        with ProcessorProcess(
+            kafka_bootstrap, topics, BATCH_SIZE="4", ADMIN_ADDRESS="off"
+        ) as processor:
+            watcher.wait_for(
+                lambda _: distinct_outputs(watcher, output) >= 2000, 120, "2000 outputs"
+            )
+            assert processor.stop() == 0, processor.output()
+            stopped = processor.output()
+        done = int(stopped.split("stopped: ")[1].split(" documents")[0])
+        assert 2000 <= done < len(events)
+        admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+        request = [TopicPartition(topics["INPUT_TOPIC"], p) for p in range(3)]
+        from confluent_kafka import ConsumerGroupTopicPartitions
+
+        future = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(topics["GROUP_ID"], request)]
+        )[topics["GROUP_ID"]]
+        committed = sum(max(tp.offset, 0) for tp in future.result().topic_partitions)
+        assert committed == done  # everything processed up to the exit, and only that
+        with ProcessorProcess(kafka_bootstrap, topics, ADMIN_ADDRESS="off") as processor:
+            counts = finish(watcher, output, events, processor)
+            assert f"stopped: {len(events) - done} documents" in processor.output()
+    finally:
+        watcher.close()
+    assert counts == Counter(key.decode() for key, _ in events)  # none lost, none twice
