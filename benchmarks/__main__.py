@@ -93,6 +93,11 @@ def main() -> None:
     results.one = kafka_runs.throughput_run(
         args.bootstrap, "w1", unique_events, ["stream_segmenter", "run"]
     )
+    step("2b. end to end, 1 worker, PROCESSING_GUARANTEE=exactly-once")
+    results.eos = kafka_runs.throughput_run(
+        args.bootstrap, "eos", unique_events, ["stream_segmenter", "run"],
+        {"PROCESSING_GUARANTEE": "exactly-once"},
+    )  # fmt: skip
     step("3. end to end, 2 workers in one group")
     results.two = kafka_runs.throughput_run(
         args.bootstrap, "w2", unique_events, ["stream_segmenter", "run", "--workers", "2"]

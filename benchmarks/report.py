@@ -35,6 +35,7 @@ class Results:
     blank: list[StrategyResult] = field(default_factory=list)
     trained: list[StrategyResult] = field(default_factory=list)
     one: RunResult | None = None
+    eos: RunResult | None = None
     two: RunResult | None = None
     latency: RunResult | None = None
     soak: RunResult | None = None
@@ -139,7 +140,7 @@ def _strategy_table(strategies: list[StrategyResult]) -> list[str]:
 
 
 def write(results: Results, out: Path) -> list[Path]:
-    assert results.step and results.step_ewt and results.one and results.two
+    assert results.step and results.step_ewt and results.one and results.two and results.eos
     assert results.latency and results.soak and results.naive
     out.mkdir(parents=True, exist_ok=True)
     memory_png, throughput_png = out / "bench-memory.png", out / "bench-throughput.png"
@@ -186,6 +187,8 @@ def write(results: Results, out: Path) -> list[Path]:
         f"{results.step_ewt.chars_per_second / 1e6:.2f} M chars/s | | |",
         f"| 2 | through the broker, 1 worker | {results.one.docs_per_second:,.0f} docs/s = "
         f"{e2e_ratio:.2f} × (1) | ≥ 0.85 × (1) | {verdict(e2e_ratio >= 0.85)} |",
+        f"| 2b | through the broker, 1 worker, exactly-once (a transaction per batch) | "
+        f"{results.eos.docs_per_second:,.0f} docs/s = {results.eos.docs_per_second / results.one.docs_per_second:.2f} × at-least-once | | |",
         f"| 3 | through the broker, 2 workers | {results.two.docs_per_second:,.0f} docs/s = "
         f"{scaling:.2f} × 1 worker | ≥ 1.5× | {verdict(scaling >= 1.5)} |",
         f"| 4 | latency at {results.latency.docs_per_second:,.0f} docs/s (half of (2)), "

@@ -7,6 +7,7 @@ Binds to loopback unless ADMIN_ADDRESS says otherwise.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -104,10 +105,11 @@ class AdminServer:
         snapshot: Snapshot,
         heartbeat: LoopHeartbeat,
         request_cleanup: Callable[[], CleanupReport | None],
+        token: str | None = None,
     ) -> None:
         registry = CollectorRegistry()
         registry.register(SnapshotCollector(snapshot))
-        handler = _handler(snapshot, heartbeat, request_cleanup, registry)
+        handler = _handler(snapshot, heartbeat, request_cleanup, registry, token)
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -131,6 +133,7 @@ def _handler(
     heartbeat: LoopHeartbeat,
     request_cleanup: Callable[[], CleanupReport | None],
     registry: CollectorRegistry,
+    token: str | None,
 ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -155,6 +158,11 @@ def _handler(
         def do_POST(self) -> None:
             if self.path != "/optimize-memory":
                 self._send(404, {"error": f"no such endpoint: {self.path}"})
+                return
+            if token is not None and not hmac.compare_digest(
+                self.headers.get("Authorization", ""), f"Bearer {token}"
+            ):
+                self._send(401, {"error": "POST /optimize-memory needs the ADMIN_TOKEN"})
                 return
             report = request_cleanup()
             if report is None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from stream_segmenter.admin import AdminServer, LoopHeartbeat
 from stream_segmenter.cache import ResultCache
 from stream_segmenter.config import Settings, resolve_thresholds
+from stream_segmenter.errors import ConfigError
 from stream_segmenter.governor.cleanup import Cleaner
 from stream_segmenter.governor.probe import MemoryProbe
 from stream_segmenter.governor.state import MemoryStateMachine
@@ -34,6 +35,7 @@ def build_segmenter(settings: Settings) -> Segmenter:
         max_loaded=settings.max_loaded_models,
         idle_seconds=settings.model_idle_seconds,
         warmup_chars=settings.vocab_warmup_chars,
+        recycle_lexemes=settings.vocab_recycle_lexemes,
     )
     cache = ResultCache(settings.max_cache_size, int(settings.max_cache_mb * 2**20))
     return Segmenter(pool, cache)
@@ -101,6 +103,7 @@ def build_app(settings: Settings) -> App:
         Counters(),
         telemetry_interval=settings.telemetry_interval,
         gc_interval=settings.gc_interval,
+        critical_exit_seconds=settings.critical_exit_seconds,
     )
     heartbeat = LoopHeartbeat()
     loop_class = (
@@ -113,9 +116,16 @@ def build_app(settings: Settings) -> App:
     admin = None
     if settings.admin_host_port is not None:
         host, port = settings.admin_host_port
-        admin = AdminServer(
-            host, port, publisher.latest, heartbeat, lambda: supervisor.request_cleanup()
-        )
+        token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        try:
+            admin = AdminServer(
+                host, port, publisher.latest, heartbeat, supervisor.request_cleanup, token
+            )
+        except OSError as exc:  # taken, or a host that does not resolve
+            reason = exc.strerror or str(exc)
+            raise ConfigError(
+                f"invalid configuration: ADMIN_ADDRESS: cannot listen on {host}:{port}: {reason}"
+            ) from None
     log.info(
         "memory: thresholds %.0f / %.0f MB, limit %s (%s), rss %.0f MB",
         low, high, f"{limit:.0f} MB" if limit else "none", source or "-", probe.rss_mb(),

@@ -140,7 +140,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         log.info("stopped before consuming anything")
         return 0
     app.run()
-    return 0
+    return app.loop.exit_code
 
 
 def cmd_segment(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,12 +12,15 @@ import re
 import socket
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from stream_segmenter.errors import ConfigError
 
 LANG_PATTERN = re.compile(r"^[a-z]{2,3}$")
+# Never echoed in an error message or a log line.
+SECRET_VARIABLES = {"ADMIN_TOKEN"}
+SECRET_PROPERTY = re.compile(r"password|secret|token|key(?!tab)|credential", re.IGNORECASE)
 THRESHOLD_PATTERN = re.compile(r"^\d+(\.\d+)?%?$")
 
 # Variables that start with KAFKA_ but are not librdkafka properties: ours, those of
@@ -67,12 +70,17 @@ class Settings(BaseSettings):
     model_idle_seconds: float = Field(900.0, alias="MODEL_IDLE_SECONDS", gt=0)
     max_loaded_models: int = Field(4, alias="MAX_LOADED_MODELS", ge=1)
     vocab_warmup_chars: int = Field(1_000_000, alias="VOCAB_WARMUP_CHARS", ge=0)
+    vocab_recycle_lexemes: int = Field(200_000, alias="VOCAB_RECYCLE_LEXEMES", ge=0)
     telemetry_interval: float = Field(30.0, alias="TELEMETRY_INTERVAL", gt=0)
     critical_retry_seconds: float = Field(5.0, alias="CRITICAL_RETRY_SECONDS", gt=0)
+    critical_exit_seconds: float = Field(600.0, alias="CRITICAL_EXIT_SECONDS", ge=0)
     admin_address: str = Field("127.0.0.1:8080", alias="ADMIN_ADDRESS")
+    # When set, POST /optimize-memory needs "Authorization: Bearer <token>".
+    admin_token: SecretStr | None = Field(None, alias="ADMIN_TOKEN", min_length=8)
     instance_id: str = Field(default_factory=_default_instance_id, alias="INSTANCE_ID")
 
     batch_size: int = Field(256, alias="BATCH_SIZE", gt=0, le=100_000)
+    batch_max_bytes: int = Field(2_000_000, alias="BATCH_MAX_BYTES", gt=0)
     poll_timeout_seconds: float = Field(0.5, alias="POLL_TIMEOUT_SECONDS", gt=0)
     commit_interval_seconds: float = Field(1.0, alias="COMMIT_INTERVAL_SECONDS", ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
@@ -166,9 +174,15 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "HIGH_MEMORY_THRESHOLD_MB"
+        message = first["msg"].removeprefix("Value error, ")
         given = os.environ.get(name)
-        shown = f" (got {given!r})" if given is not None else ""
-        raise ConfigError(f"invalid configuration: {name}: {first['msg']}{shown}") from None
+        secret = name in SECRET_VARIABLES
+        shown = (
+            f" (got {given!r})"
+            if given is not None and "got " not in message and not secret
+            else ""
+        )
+        raise ConfigError(f"invalid configuration: {name}: {message}{shown}") from None
 
 
 def resolve_thresholds(
@@ -195,9 +209,16 @@ def resolve_thresholds(
         else:
             resolved.append(float(value))
     low, high = resolved
-    if not 0 < low < high:
+    if low <= 0:
+        raise ConfigError("invalid configuration: MEMORY_THRESHOLD_MB: must be above 0 MB")
+    if not low < high:
         raise ConfigError(
             f"invalid configuration: HIGH_MEMORY_THRESHOLD_MB: {high:.0f} MB must be above "
             f"MEMORY_THRESHOLD_MB {low:.0f} MB"
+        )
+    if limit is not None and high >= limit:
+        raise ConfigError(
+            f"invalid configuration: HIGH_MEMORY_THRESHOLD_MB: {high:.0f} MB must be below the "
+            f"memory limit ({limit:.0f} MB, {source}), or the governor acts only after an OOM kill"
         )
     return low, high, limit, source

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import gc
 import time
 from collections.abc import Callable
@@ -11,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from stream_segmenter.cache import ResultCache
+from stream_segmenter.heap import return_freed_heap
 from stream_segmenter.models.pool import ModelPool
 
 CleanupKind = Literal["light", "aggressive", "manual", "periodic_gc", "idle_models"]
@@ -31,23 +30,11 @@ class CleanupReport:
         return self.rss_before_mb - self.rss_after_mb
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim gives freed heap pages back to the OS; absent elsewhere (musl…)."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        return ctypes.CDLL(name).malloc_trim  # type: ignore[no-any-return]
-    except (OSError, AttributeError):
-        return None
-
-
 class Cleaner:
     def __init__(self, cache: ResultCache, pool: ModelPool, rss_mb: Callable[[], float]) -> None:
         self.cache = cache
         self.pool = pool
         self.rss_mb = rss_mb
-        self._malloc_trim = _load_malloc_trim()
 
     def light(self) -> CleanupReport:
         """Trim the cache, unload idle models, one young-generation GC pass: cheap, no pause."""
@@ -66,10 +53,7 @@ class Cleaner:
         def act() -> list[str]:
             actions = [f"cache_cleared:{self.cache.clear()}"]
             actions += [f"model_unloaded:{lang}" for lang in self.pool.unload_all()]
-            actions.append(f"gc_full_collected:{gc.collect()}")
-            if self._malloc_trim is not None:
-                actions.append(f"malloc_trim:{self._malloc_trim(0)}")
-            return actions
+            return actions + return_freed_heap()
 
         return self._run(kind, act)
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 # How often the admin server's view is refreshed (cheap, but not every iteration).
 LIVE_VIEW_EVERY_SECONDS = 1.0
+# Exit code when critical for too long (see _give_up_if_stuck): "restart me".
+GIVE_UP_EXIT_CODE = 3
 # How often pipelines idle for MODEL_IDLE_SECONDS are looked for, in any state.
 IDLE_CHECK_EVERY_SECONDS = 10.0
 
@@ -77,6 +79,7 @@ class MemorySupervisor:
         telemetry_interval: float,
         gc_interval: float,
         clock: Callable[[], float] = time.monotonic,
+        critical_exit_seconds: float = 0.0,
     ) -> None:
         self.machine = machine
         self.cleaner = cleaner
@@ -101,6 +104,12 @@ class MemorySupervisor:
         self._rate_mark = (now, 0)
         self._docs_per_second = 0.0
         self._manual: list[_ManualRequest] = []
+        self.critical_exit_seconds = critical_exit_seconds
+        self.gave_up = False
+        self.give_up: Callable[[], None] = lambda: None
+        self._critical_since: float | None = None
+        self._cleanup_due = False  # critical was entered mid-batch; clean up at its end
+        self._cleaned_since_critical = False
         self._manual_lock = threading.Lock()
 
     @property
@@ -122,22 +131,56 @@ class MemorySupervisor:
 
     # -- called by the loop -------------------------------------------------------------
 
-    def tick(self) -> None:
+    def tick(self, mid_batch: bool = False) -> None:
+        """Once per loop iteration, and between the chunks of a large batch (`mid_batch`):
+        then a critical state pauses at once, but the cleanup waits for the batch's end,
+        since the messages already fetched are in-flight work to finish first."""
         now = self.clock()
-        self._serve_manual_requests()
         rss = self._last_rss = self.rss_mb()
         decision = self.machine.observe(rss, now)
-        if decision.action == "aggressive":
-            if decision.changed:
-                self._pause_all()
-                self._emit_state_change(decision.previous, f"rss {rss:.0f} MB above high")
-            self._aggressive("aggressive")
+        if decision.changed and decision.state == MemoryState.CRITICAL:
+            self._pause_all()
+            self._cleaned_since_critical = False
+            self._emit_state_change(decision.previous, f"rss {rss:.0f} MB above high")
+        if decision.state == MemoryState.CRITICAL and (decision.action or self._cleanup_due):
+            self._cleanup_due = mid_batch
+            if not mid_batch:
+                self._aggressive("aggressive")
         elif decision.action == "light":
             if decision.changed:
                 self._emit_state_change(decision.previous, f"rss {rss:.0f} MB above low")
             self._emit_cleanup(self.cleaner.light(), "light cleanup while elevated")
-        elif decision.changed:
+        elif decision.changed and decision.state != MemoryState.CRITICAL:
+            self._cleanup_due = False
             self._leave(decision.previous, rss)
+        if not mid_batch:
+            self._serve_manual_requests()
+            self._housekeeping(now)
+            self._give_up_if_stuck(now)
+        self._publish_due_telemetry(now)
+
+    def _give_up_if_stuck(self, now: float) -> None:
+        """Critical for CRITICAL_EXIT_SECONDS and cleanup cannot bring RSS down: holding the
+        partitions paused stalls them for the whole group. Leave instead: the others take
+        the partitions, and the orchestrator restarts this process with fresh memory."""
+        if self.state != MemoryState.CRITICAL:
+            self._critical_since = None
+            return
+        if self._critical_since is None:
+            self._critical_since = now
+        stuck = now - self._critical_since
+        if self.critical_exit_seconds and stuck >= self.critical_exit_seconds and not self.gave_up:
+            self.gave_up = True
+            reason = (
+                f"critical for {stuck:.0f} s (CRITICAL_EXIT_SECONDS="
+                f"{self.critical_exit_seconds:g}): leaving the group and exiting with code "
+                f"{GIVE_UP_EXIT_CODE} to restart fresh"
+            )
+            log.error(reason)
+            self.publisher.publish(self._event("state_change", previous=self.state, reason=reason))
+            self.give_up()
+
+    def _housekeeping(self, now: float) -> None:
         if now - self._last_idle_check >= IDLE_CHECK_EVERY_SECONDS:
             self._last_idle_check = now
             report = self.cleaner.unload_idle_models()
@@ -146,6 +189,8 @@ class MemorySupervisor:
         if self.gc_interval and now - self._last_gc >= self.gc_interval:
             self._last_gc = now
             self._emit_cleanup(self.cleaner.periodic_gc(), f"every GC_INTERVAL={self.gc_interval}s")
+
+    def _publish_due_telemetry(self, now: float) -> None:
         if now - self._last_snapshot >= self.telemetry_interval:
             self._last_snapshot = now
             self._update_rate(now)
@@ -153,9 +198,14 @@ class MemorySupervisor:
         elif now - self._last_view >= LIVE_VIEW_EVERY_SECONDS:
             self._refresh_view()
 
-    def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(
+        self, consumer: Consumer, partitions: list[TopicPartition], incremental: bool = False
+    ) -> None:
         """Assign now (pause needs assigned partitions), then pause them if critical."""
-        consumer.assign(partitions)
+        if incremental:
+            consumer.incremental_assign(partitions)
+        else:
+            consumer.assign(partitions)
         keys = {(tp.topic, tp.partition) for tp in partitions}
         self.assigned |= keys
         if self.state == MemoryState.CRITICAL and partitions:
@@ -197,6 +247,7 @@ class MemorySupervisor:
     def _aggressive(self, kind: CleanupKind, reason: str = "critical") -> CleanupReport:
         self.drain()
         report = self.cleaner.aggressive(kind)
+        self._cleaned_since_critical = True
         self._last_rss = report.rss_after_mb
         self._emit_cleanup(report, reason)
         if self.state == MemoryState.CRITICAL:
@@ -270,6 +321,7 @@ class MemorySupervisor:
             previous_state=previous.value if previous else None,
             reason=reason,
             still_above_high=self.state == MemoryState.CRITICAL
+            and self._cleaned_since_critical
             and self._last_rss > self.machine.high_mb,
             rss_mb=round(self._last_rss, 1),
             memory_limit_mb=self.limit.limit_mb,

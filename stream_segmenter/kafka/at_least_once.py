@@ -178,6 +178,9 @@ class AtLeastOnceLoop(StreamLoop):
     def _drain_for_cleanup(self) -> None:
         self._flush_and_commit()
 
+    def _lost(self, partitions: set[TopicPartitionKey]) -> None:
+        self.offsets.forget(list(partitions))  # not ours to commit any more
+
     def _revoked(self, partitions: set[TopicPartitionKey]) -> None:
         try:
             # On shutdown the drain has already waited for deliveries; do not wait twice.

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from stream_segmenter.config import Settings, variable_name
+from stream_segmenter.config import SECRET_PROPERTY, Settings, variable_name
 from stream_segmenter.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ def config_error(exc: Exception, settings: Settings) -> ConfigError:
     found = re.search(r'property:? "([a-z0-9_.]+)"', text)
     name = variable_name(found.group(1)) if found else "KAFKA_*"
     reason = getattr(exc.args[0], "str", lambda: text)() if exc.args else text
+    if found and SECRET_PROPERTY.search(found.group(1)):
+        reason = re.sub(r'value "[^"]*"', 'value "***"', reason)  # never echo a secret
     return ConfigError(f"invalid configuration: {name}: {reason}")
 
 

@@ -24,7 +24,7 @@ from confluent_kafka import (
 from stream_segmenter.admin import LoopHeartbeat
 from stream_segmenter.config import Settings
 from stream_segmenter.events import SourceRef
-from stream_segmenter.governor.supervisor import Counters, MemorySupervisor
+from stream_segmenter.governor.supervisor import GIVE_UP_EXIT_CODE, Counters, MemorySupervisor
 from stream_segmenter.process import DocumentProcessor, Outcome, RawMessage
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class StreamLoop(ABC):
         heartbeat: LoopHeartbeat | None = None,
     ) -> None:
         self.settings = settings
+        self.incremental = uses_incremental_rebalancing(consumer_config)
         self.consumer = Consumer(self._consumer_config(consumer_config))
         self.processor = processor
         self.supervisor = supervisor
@@ -53,6 +54,8 @@ class StreamLoop(ABC):
         self._stop = threading.Event()
         self._last_progress = time.monotonic()
         supervisor.attach(self.consumer, drain=self._drain_for_cleanup)
+        supervisor.give_up = self.stop
+        self.exit_code = 0
 
     def _consumer_config(self, config: dict[str, object]) -> dict[str, object]:
         return config
@@ -63,7 +66,10 @@ class StreamLoop(ABC):
 
     def run(self) -> Counters:
         self.consumer.subscribe(
-            [self.settings.input_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+            [self.settings.input_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
         )
         log.info(
             "consuming %s as group %s (%s)",
@@ -75,13 +81,18 @@ class StreamLoop(ABC):
                 self.heartbeat.beat()
                 messages = self._fetch()
                 batch = [raw for raw in map(self._read, messages) if raw is not None]
-                if batch:
-                    self._handle(batch)
+                for chunk in chunks(batch, self.settings.batch_max_bytes):
+                    # The governor looks between chunks, so one batch of large documents
+                    # cannot grow memory (or silence telemetry) for long unseen.
+                    self._handle(chunk)
+                    self.supervisor.tick(mid_batch=True)
                 self._after_batch()
                 self.supervisor.tick()
                 self._log_progress()
             self.heartbeat.stopping = True
             self._drain()
+            if self.supervisor.gave_up:
+                self.exit_code = GIVE_UP_EXIT_CODE
         finally:
             self.consumer.close()  # leaves the group so partitions move at once
         log.info(
@@ -157,6 +168,9 @@ class StreamLoop(ABC):
             log.warning("consume error: %s", error)
             return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()
+        if (topic, partition) not in self.supervisor.assigned:
+            # Fetched before a revoke that came within the same fetch: its new owner reads it.
+            return None
         kind, stamp = message.timestamp()
         return RawMessage(
             key=message.key(),
@@ -168,7 +182,7 @@ class StreamLoop(ABC):
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", _names(partitions))
-        self.supervisor.on_assign(consumer, partitions)
+        self.supervisor.on_assign(consumer, partitions, self.incremental)
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("revoked %s", _names(partitions))
@@ -176,6 +190,39 @@ class StreamLoop(ABC):
             self._revoked({(tp.topic, tp.partition) for tp in partitions})
         finally:
             self.supervisor.on_revoke(partitions)
+
+    def _on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
+        """Taken away without a revoke (the session expired): others own them now, so
+        nothing of theirs may be committed from here."""
+        log.warning("lost %s", _names(partitions))
+        try:
+            self._lost({(tp.topic, tp.partition) for tp in partitions})
+        finally:
+            self.supervisor.on_revoke(partitions)
+
+    def _lost(self, partitions: set[tuple[str, int]]) -> None:
+        """Forget what belongs to lost partitions (default: as for a revoke)."""
+        self._revoked(partitions)
+
+
+def chunks(batch: list[RawMessage], max_bytes: int) -> list[list[RawMessage]]:
+    """Consecutive runs of messages of at most `max_bytes` of values (at least one each)."""
+    result: list[list[RawMessage]] = []
+    size = 0
+    for message in batch:
+        length = len(message.value or b"")
+        if not result or size + length > max_bytes:
+            result.append([])
+            size = 0
+        result[-1].append(message)
+        size += length
+    return result
+
+
+def uses_incremental_rebalancing(config: dict[str, object]) -> bool:
+    """cooperative-sticky and the KIP-848 protocol assign incrementally (incremental_assign)."""
+    strategy = str(config.get("partition.assignment.strategy", ""))
+    return "cooperative" in strategy or str(config.get("group.protocol", "")) == "consumer"
 
 
 def _names(partitions: list[TopicPartition]) -> str:

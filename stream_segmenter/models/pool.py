@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from stream_segmenter.heap import return_freed_heap
 from stream_segmenter.models.loader import LoadedPipeline, load_pipeline, pipeline_key
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class ModelPool:
         loader: Loader = load_pipeline,
         clock: Clock = time.time,
         warmup_chars: int = 0,
+        recycle_lexemes: int = 0,
     ) -> None:
         if max_loaded < 1:
             raise ValueError("max_loaded must be at least 1")
@@ -58,20 +60,42 @@ class ModelPool:
         self._clock = clock
         self.warmup_chars = warmup_chars
         self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        self.recycle_lexemes = recycle_lexemes
         self.loads = 0
         self.unloads = 0
+        self.recycles = 0
 
     def get(self, lang: str) -> LoadedPipeline:
         """The pipeline serving `lang` (languages spaCy does not know share `xx`)."""
         lang = pipeline_key(lang, self._sources)
         now = self._clock()
         slot = self._slots.get(lang)
+        if slot is not None and self._worn_out(slot.pipeline):
+            log.info(
+                "reloading %s: %d lexemes created since it loaded (VOCAB_RECYCLE_LEXEMES=%d)",
+                lang, len(slot.pipeline.nlp.vocab), self.recycle_lexemes,
+            )  # fmt: skip
+            self._unload(lang)
+            return_freed_heap()  # else the old index stays resident as freed heap
+            slot = None
+            self.recycles += 1
         if slot is None:
             slot = self._load(lang, now)
         self._slots.move_to_end(lang)
         slot.stats.last_used = now
         slot.stats.uses += 1
         return slot.pipeline
+
+    def _worn_out(self, pipeline: LoadedPipeline) -> bool:
+        """Whether the pipeline has created more lexemes than VOCAB_RECYCLE_LEXEMES.
+
+        A memory zone frees its lexemes and strings, but spaCy's lexeme index (a preshed
+        hash map) keeps a tombstone for each and, when tombstones fill it, doubles
+        instead of compacting: the index grows by about 16-32 bytes per word ever seen
+        (measured: +19 MB RSS over 140,000 unique documents). `len(vocab)` counts every
+        lexeme ever created, so it measures that growth; a reload resets it.
+        """
+        return bool(self.recycle_lexemes) and len(pipeline.nlp.vocab) > self.recycle_lexemes
 
     def _load(self, lang: str, now: float) -> _Slot:
         while len(self._slots) >= self.max_loaded:

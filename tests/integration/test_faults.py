@@ -8,9 +8,10 @@ import random
 import signal
 import time
 from collections import Counter
+from contextlib import contextmanager
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from stream_segmenter.corpus import read_conllu
@@ -35,6 +36,23 @@ def stream(ewt_test) -> list[tuple[bytes, bytes]]:
     return events
 
 
+@contextmanager
+def published(kafka_bootstrap, topics, ewt_test, read_committed: bool = False):
+    """The 5,056-document stream published, and a watcher of the output topic."""
+    events = stream(ewt_test)
+    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
+    output = topics["OUTPUT_TOPIC"]
+    watcher = TopicWatcher(kafka_bootstrap, [output], read_committed=read_committed)
+
+    def reach(count: int) -> None:
+        watcher.wait_for(lambda _: distinct_outputs(watcher, output) >= count, 180, f"{count}")
+
+    try:
+        yield events, output, watcher, reach
+    finally:
+        watcher.close()
+
+
 def distinct_outputs(watcher: TopicWatcher, topic: str) -> int:
     return len(set(doc_ids(watcher.snapshot(topic), topic)))
 
@@ -49,24 +67,19 @@ def finish(watcher: TopicWatcher, topic: str, events, processor: ProcessorProces
 
 @pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
 def test_sigkill_at_random_moments(kafka_bootstrap, topics, ewt_test, guarantee):
-    events = stream(ewt_test)
-    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
-    output = topics["OUTPUT_TOPIC"]
-    watcher = TopicWatcher(kafka_bootstrap, [output], read_committed=True)
     env = {"PROCESSING_GUARANTEE": guarantee, "BATCH_SIZE": "4", **FAST_FAILOVER,
            "TRANSACTIONAL_ID": f"{topics['GROUP_ID']}-tx", "ADMIN_ADDRESS": "off"}  # fmt: skip
     marks = sorted(random.Random(11).sample(range(300, 4000), 3))
-    try:
+    with published(kafka_bootstrap, topics, ewt_test, read_committed=True) as (
+        events, output, watcher, reach,
+    ):  # fmt: skip
         for mark in marks:
             with ProcessorProcess(kafka_bootstrap, topics, **env) as processor:
-                watcher.wait_for(lambda _, m=mark: distinct_outputs(watcher, output) >= m,
-                                 180, f"{mark} outputs")  # fmt: skip
+                reach(mark)
                 processor.process.send_signal(signal.SIGKILL)
                 processor.process.wait(30)
         with ProcessorProcess(kafka_bootstrap, topics, **env) as processor:
             counts = finish(watcher, output, events, processor)
-    finally:
-        watcher.close()
     expected = Counter(key.decode() for key, _ in events)
     assert set(counts) == set(expected)  # every document has an output
     if guarantee == "exactly-once":
@@ -75,75 +88,51 @@ def test_sigkill_at_random_moments(kafka_bootstrap, topics, ewt_test, guarantee)
 
 
 def test_broker_restart_mid_stream(kafka_bootstrap, topics, ewt_test, local_broker):
-    events = stream(ewt_test)
-    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
-    output = topics["OUTPUT_TOPIC"]
-    watcher = TopicWatcher(kafka_bootstrap, [output])
-    try:
-        with ProcessorProcess(
-            kafka_bootstrap, topics, BATCH_SIZE="4", ADMIN_ADDRESS="off"
-        ) as processor:
-            watcher.wait_for(
-                lambda _: distinct_outputs(watcher, output) >= 1000, 120, "1000 outputs"
-            )
-            local_broker.stop()
-            time.sleep(5)
-            assert processor.running(), processor.output()  # waits for the broker
-            local_broker.start()
-            counts = finish(watcher, output, events, processor)
-    finally:
-        watcher.close()
+    with (
+        published(kafka_bootstrap, topics, ewt_test) as (events, output, watcher, reach),
+        ProcessorProcess(kafka_bootstrap, topics, BATCH_SIZE="4", ADMIN_ADDRESS="off") as processor,
+    ):
+        reach(1000)
+        local_broker.stop()
+        time.sleep(5)
+        assert processor.running(), processor.output()  # waits for the broker
+        local_broker.start()
+        counts = finish(watcher, output, events, processor)
     assert set(counts) == {key.decode() for key, _ in events}
 
 
 def test_members_join_and_leave_mid_stream(kafka_bootstrap, topics, ewt_test):
-    events = stream(ewt_test)
-    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
-    output = topics["OUTPUT_TOPIC"]
-    watcher = TopicWatcher(kafka_bootstrap, [output])
     env = {"BATCH_SIZE": "4", "ADMIN_ADDRESS": "off", **FAST_FAILOVER}
-
-    def reach(count: int) -> None:
-        watcher.wait_for(lambda _: distinct_outputs(watcher, output) >= count, 180, f"{count}")
-
-    try:
-        with ProcessorProcess(kafka_bootstrap, topics, **env) as first:
-            reach(800)
-            with ProcessorProcess(kafka_bootstrap, topics, **env) as second:
-                second.wait_ready()
-                reach(1600)
-                with ProcessorProcess(kafka_bootstrap, topics, **env) as third:
-                    third.wait_ready()
-                    reach(2400)
-                    assert second.stop() == 0, second.output()
-                    reach(3200)
-                    assert third.stop() == 0, third.output()
-            counts = finish(watcher, output, events, first)
-    finally:
-        watcher.close()
+    with (
+        published(kafka_bootstrap, topics, ewt_test) as (events, output, watcher, reach),
+        ProcessorProcess(kafka_bootstrap, topics, **env) as first,
+    ):
+        reach(800)
+        with ProcessorProcess(kafka_bootstrap, topics, **env) as second:
+            second.wait_ready()
+            reach(1600)
+            with ProcessorProcess(kafka_bootstrap, topics, **env) as third:
+                third.wait_ready()
+                reach(2400)
+                assert second.stop() == 0, second.output()
+                reach(3200)
+                assert third.stop() == 0, third.output()
+        counts = finish(watcher, output, events, first)
     assert set(counts) == {key.decode() for key, _ in events}
 
 
 def test_sigterm_mid_stream_commits_what_it_did(kafka_bootstrap, topics, ewt_test):
-    events = stream(ewt_test)
-    produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
-    output = topics["OUTPUT_TOPIC"]
-    watcher = TopicWatcher(kafka_bootstrap, [output])
-    try:
+    with published(kafka_bootstrap, topics, ewt_test) as (events, output, watcher, reach):
         with ProcessorProcess(
             kafka_bootstrap, topics, BATCH_SIZE="4", ADMIN_ADDRESS="off"
         ) as processor:
-            watcher.wait_for(
-                lambda _: distinct_outputs(watcher, output) >= 2000, 120, "2000 outputs"
-            )
+            reach(2000)
             assert processor.stop() == 0, processor.output()
             stopped = processor.output()
         done = int(stopped.split("stopped: ")[1].split(" documents")[0])
         assert 2000 <= done < len(events)
         admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
         request = [TopicPartition(topics["INPUT_TOPIC"], p) for p in range(3)]
-        from confluent_kafka import ConsumerGroupTopicPartitions
-
         future = admin.list_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(topics["GROUP_ID"], request)]
         )[topics["GROUP_ID"]]
@@ -152,6 +141,4 @@ def test_sigterm_mid_stream_commits_what_it_did(kafka_bootstrap, topics, ewt_tes
         with ProcessorProcess(kafka_bootstrap, topics, ADMIN_ADDRESS="off") as processor:
             counts = finish(watcher, output, events, processor)
             assert f"stopped: {len(events) - done} documents" in processor.output()
-    finally:
-        watcher.close()
     assert counts == Counter(key.decode() for key, _ in events)  # none lost, none twice

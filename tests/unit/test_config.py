@@ -131,3 +131,31 @@ def test_a_property_librdkafka_refuses_stops_start_up_naming_it(variable, value,
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"invalid configuration: {message}")
+
+
+def test_messages_have_no_pydantic_prefix_and_show_the_value_once(monkeypatch):
+    monkeypatch.setenv("MEMORY_THRESHOLD_MB", "lots")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "Value error" not in message and message.count("'lots'") == 1
+
+
+def test_secrets_are_never_echoed(monkeypatch):
+    from stream_segmenter.kafka.clients import config_error
+
+    monkeypatch.setenv("ADMIN_TOKEN", "short")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "ADMIN_TOKEN" in str(caught.value) and "short" not in str(caught.value)
+    monkeypatch.delenv("ADMIN_TOKEN")
+    from confluent_kafka import KafkaError, KafkaException
+
+    refused = KafkaException(
+        KafkaError(
+            KafkaError._INVALID_ARG,
+            'Invalid value "hunter2hunter2" for configuration property "sasl.password"',
+        )
+    )
+    message = str(config_error(refused, load_settings()))
+    assert "KAFKA_SASL_PASSWORD" in message and "hunter2" not in message

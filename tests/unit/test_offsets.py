@@ -35,3 +35,22 @@ def test_forgotten_partitions_ignore_late_confirmations():
     tracker.confirm(P0, 3)
     assert tracker.committable() == {}
     assert tracker.in_flight() == 0
+
+
+def test_batches_are_cut_by_bytes_and_never_empty():
+    from stream_segmenter.events import SourceRef
+    from stream_segmenter.kafka.loop import chunks, uses_incremental_rebalancing
+    from stream_segmenter.process import RawMessage
+
+    def message(size: int) -> RawMessage:
+        return RawMessage(None, b"x" * size, SourceRef(topic="t", partition=0, offset=0))
+
+    sizes = [
+        [len(m.value) for m in chunk]
+        for chunk in chunks([message(n) for n in (4, 4, 9, 1, 30, 2)], 10)
+    ]
+    assert sizes == [[4, 4], [9, 1], [30], [2]]
+    assert chunks([], 10) == []
+    assert uses_incremental_rebalancing({"partition.assignment.strategy": "cooperative-sticky"})
+    assert uses_incremental_rebalancing({"group.protocol": "consumer"})
+    assert not uses_incremental_rebalancing({"partition.assignment.strategy": "range"})

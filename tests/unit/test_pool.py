@@ -69,3 +69,19 @@ def test_languages_spacy_does_not_know_share_one_pipeline():
     for code in ("zz", "qq", "zzz", "abc"):
         assert pool.get(code).info.name == "blank_xx"
     assert loads == ["xx"] and pool.loaded_languages == ["xx"]
+
+
+def test_a_pipeline_that_created_too_many_lexemes_is_reloaded():
+    loads: list[str] = []
+
+    def loader(lang: str, source: str | None):
+        loads.append(lang)
+        return load_pipeline(lang, source)
+
+    pool = ModelPool({}, loader=loader, recycle_lexemes=1_000)
+    first = pool.get("en")
+    first.nlp(" ".join(f"word{i}" for i in range(1_200)))  # 1,200 new lexemes
+    assert len(first.nlp.vocab) > 1_000
+    second = pool.get("en")
+    assert second is not first and loads == ["en", "en"] and pool.recycles == 1
+    assert pool.get("en") is second  # fresh: kept

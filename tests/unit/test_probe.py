@@ -53,3 +53,26 @@ def test_megabytes_need_high_above_low(monkeypatch):
         assert "HIGH_MEMORY_THRESHOLD_MB" in str(error) and "\n" not in str(error)
     else:
         raise AssertionError("expected ConfigError")
+
+
+def test_the_high_threshold_must_be_below_the_limit(monkeypatch):
+    monkeypatch.setenv("MEMORY_LIMIT_MB", "512")
+    try:
+        resolve_thresholds(Settings(), None)  # defaults 1024 / 1536 MB
+    except ConfigError as error:
+        assert str(error).startswith(
+            "invalid configuration: HIGH_MEMORY_THRESHOLD_MB: 1536 MB must be below the memory "
+            "limit (512 MB, configured)"
+        )
+    else:
+        raise AssertionError("expected ConfigError")
+
+
+def test_a_zero_low_threshold_names_itself(monkeypatch):
+    monkeypatch.setenv("MEMORY_THRESHOLD_MB", "0")
+    try:
+        resolve_thresholds(Settings(), None)
+    except ConfigError as error:
+        assert str(error) == "invalid configuration: MEMORY_THRESHOLD_MB: must be above 0 MB"
+    else:
+        raise AssertionError("expected ConfigError")

@@ -173,3 +173,35 @@ def test_idle_models_are_unloaded_in_any_state():
     assert event["cleanup"]["kind"] == "idle_models"
     assert event["cleanup"]["actions"] == ["model_unloaded:en"]
     assert consumer.calls == []
+
+
+def test_critical_mid_batch_pauses_now_and_cleans_up_at_the_batch_end():
+    memory = ScriptedMemory(250)
+    supervisor, consumer, producer, _, drains = make_supervisor(memory)
+    supervisor.tick(mid_batch=True)
+    assert consumer.calls == [("pause", [0, 1])] and drains == []
+    assert [e["type"] for e in producer.events] == ["state_change"]
+    assert producer.events[0]["still_above_high"] is False  # nothing cleaned yet
+    memory.then(250, 250, 90)  # batch end: reading, cleanup before, after
+    supervisor.tick()
+    assert drains == [1] and consumer.calls[-1] == ("resume", [0, 1])
+    assert [e["type"] for e in producer.events] == ["state_change", "cleanup", "state_change"]
+
+
+def test_stuck_in_critical_gives_up_after_critical_exit_seconds():
+    memory = ScriptedMemory(250)
+    supervisor, _, producer, clock, _ = make_supervisor(memory)
+    supervisor.critical_exit_seconds = 30
+    gave_up = []
+    supervisor.give_up = lambda: gave_up.append(clock.now)
+    for now in (0, 10, 20, 29):
+        clock.now = now
+        supervisor.tick()
+    assert gave_up == []
+    clock.now = 31
+    supervisor.tick()
+    clock.now = 40
+    supervisor.tick()
+    assert gave_up == [31] and supervisor.gave_up
+    [farewell] = [e for e in producer.events if "CRITICAL_EXIT_SECONDS=30" in (e["reason"] or "")]
+    assert farewell["type"] == "state_change" and farewell["state"] == "critical"
