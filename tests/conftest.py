@@ -83,12 +83,12 @@ def kafka_bootstrap() -> Iterator[str]:
             yield container.get_bootstrap_server()
         return
     tool = LocalBroker.tool
-    BROKER_MODE["mode"] = "local"
     if subprocess.run([*tool, "status"], capture_output=True).returncode == 0:
         # A local broker someone else started: use it and leave it running.
         yield f"127.0.0.1:{os.environ.get('LOCAL_KAFKA_PORT', '9092')}"
         return
     started = subprocess.run([*tool, "start"], check=True, stdout=subprocess.PIPE, text=True)
+    BROKER_MODE["mode"] = "local"  # ours to stop and start again in fault tests
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
