@@ -22,6 +22,8 @@ PIPE_BATCH_SIZE = 64
 LONG_RUN_CHARS = 256
 CHUNK_CHARS = 64
 _LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS},}}")
+# A run that starts like a URL is matched whole by spaCy's url_match (linear): never cut.
+_URL_START = re.compile(r"\(?(https?://|ftp://|www\.)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,11 @@ def sentence_spans(doc: Doc) -> Spans:
 def tokenizable(nlp: Language, text: str) -> str | Doc:
     """The text itself, or, if it has a run of LONG_RUN_CHARS non-space characters, a Doc
     tokenized chunk by chunk (its text is still exactly `text`, so offsets hold)."""
-    if _LONG_RUN.search(text) is None:
+    runs = [run for run in _LONG_RUN.finditer(text) if not _URL_START.match(run.group())]
+    if not runs:
         return text
     pieces, position = [], 0
-    for run in _LONG_RUN.finditer(text):
+    for run in runs:
         if run.start() > position:
             pieces.append(text[position : run.start()])
         pieces.extend(text[i : min(i + CHUNK_CHARS, run.end())]

@@ -95,3 +95,15 @@ def test_long_runs_are_tokenized_in_chunks_with_the_same_text(run):
     doc = tokenizable(nlp, f"Before. {run} After.")
     assert not isinstance(doc, str) and doc.text == f"Before. {run} After."
     assert tokenizable(nlp, "Short words only. Fine.") == "Short words only. Fine."
+
+
+def test_a_long_url_is_never_cut():
+    url = "http://www.example.com/search?" + "&".join(f"k{i}=v{i}" for i in range(60))
+    text = f"See {url} for details. Then stop."
+    nlp = PROCESSOR.segmenter.pool.get("en").nlp
+    assert len(url) > LONG_RUN_CHARS and tokenizable(nlp, text) == text
+    outcome = process_one(json.dumps({"doc_id": "u", "text": text}).encode())
+    assert [s["text"] for s in json.loads(outcome.output)["segments"]] == [
+        f"See {url} for details.",
+        "Then stop.",
+    ]
