@@ -1,7 +1,7 @@
 """In-process measurements: the processing step alone, and the price of bounded memory.
 
 Every strategy runs over the same unique documents, in alternation (A B C D A B C D), and
-the better of its two rounds counts, so that a noisy neighbour slows all alike.
+the best of its rounds counts, so that a noisy neighbour slows all alike.
 """
 
 from __future__ import annotations

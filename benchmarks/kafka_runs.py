@@ -153,18 +153,19 @@ def throughput_run(
             bootstrap, topics["OUTPUT_TOPIC"], len(events), timeout, label, rss
         )
     finally:
+        rss.done.set()  # memory while processing, not while idle or stopping
         code = stop(process)
-        rss.done.set()
     span = (max(stamps) - min(stamps)) / 1000
     return RunResult(len(stamps), (len(stamps) - 1) / span, rss.samples, exit_code=code)
 
 
 def latency_run(
-    bootstrap: str, events: list[tuple[bytes, bytes]], rate: float, warm: list[tuple[bytes, bytes]]
-) -> RunResult:
+    bootstrap: str, events: list[tuple[bytes, bytes]], rate: float,
+    warm: list[tuple[bytes, bytes]], env: dict[str, str] | None = None,
+) -> RunResult:  # fmt: skip
     """A running processor fed at a fixed rate; latency = output time - send time."""
     topics = fresh_topics(bootstrap, "latency")
-    process = start(["stream_segmenter", "run"], bootstrap, topics, {})
+    process = start(["stream_segmenter", "run"], bootstrap, topics, env or {})
     try:
         publish(bootstrap, topics["INPUT_TOPIC"], warm)
         collect_outputs(bootstrap, topics["OUTPUT_TOPIC"], len(warm), 300, "latency warm-up")
