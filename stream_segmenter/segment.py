@@ -93,7 +93,9 @@ class Segmenter:
             pipeline = self.pool.get(lang)
             misses: list[tuple[int, bytes]] = []
             for position in positions:
-                key = cache_key(pipeline.cache_namespace, lang, docs[position][1])
+                text = docs[position][1]
+                # No hashing at all when the cache is off (every document new anyway).
+                key = cache_key(pipeline.cache_namespace, lang, text) if self.cache.enabled else b""
                 spans = self.cache.get(key)
                 if spans is None:
                     misses.append((position, key))
