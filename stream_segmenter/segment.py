@@ -124,10 +124,13 @@ class Segmenter:
         growth is bounded by that warm-up, not by the stream.
         """
         nlp = pipeline.nlp
+
+        def spans() -> list[Spans]:
+            inputs = [tokenizable(nlp, text) for text in texts]
+            return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
+
         if pipeline.warmup_chars_left > 0:
             pipeline.warmup_chars_left -= sum(map(len, texts))
-            inputs = [tokenizable(nlp, text) for text in texts]
-            return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
+            return spans()
         with nlp.memory_zone():
-            inputs = [tokenizable(nlp, text) for text in texts]
-            return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
+            return spans()

@@ -81,11 +81,13 @@ class StreamLoop(ABC):
                 self.heartbeat.beat()
                 messages = self._fetch()
                 batch = [raw for raw in map(self._read, messages) if raw is not None]
-                for chunk in chunks(batch, self.settings.batch_max_bytes):
-                    # The governor looks between chunks, so one batch of large documents
-                    # cannot grow memory (or silence telemetry) for long unseen.
+                parts = chunks(batch, self.settings.batch_max_bytes)
+                for number, chunk in enumerate(parts, start=1):
                     self._handle(chunk)
-                    self.supervisor.tick(mid_batch=True)
+                    if number < len(parts):
+                        # The governor looks between chunks, so one batch of large documents
+                        # cannot grow memory (or silence telemetry) for long unseen.
+                        self.supervisor.tick(mid_batch=True)
                 self._after_batch()
                 self.supervisor.tick()
                 self._log_progress()
