@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -14,6 +15,7 @@ from stream_segmenter.cache import ResultCache, Spans, cache_key
 from stream_segmenter.events import ModelInfo, Segment
 from stream_segmenter.models.loader import LoadedPipeline
 from stream_segmenter.models.pool import ModelPool
+from stream_segmenter.sentences.rules import sentence_starts
 
 PIPE_BATCH_SIZE = 64
 # spaCy's tokenizer splits prefixes and suffixes off a whitespace-free run one character at
@@ -46,6 +48,32 @@ def sentence_spans(doc: Doc) -> Spans:
         if start < end:
             spans.append((start, end))
     return tuple(spans)
+
+
+def text_spans(text: str, starts: Iterable[int]) -> Spans:
+    """Offsets of the sentences that begin at 0 and at each of `starts`, trimmed like
+    `sentence_spans`, so both give the same result for the same sentence starts."""
+    bounds = [0, *starts, len(text)]
+    spans = []
+    for start, end in itertools.pairwise(bounds):
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            spans.append((start, end))
+    return tuple(spans)
+
+
+def pipeline_spans(pipeline: LoadedPipeline, texts: Sequence[str]) -> list[Spans]:
+    """Sentence offsets of each text. A pipeline of our rules alone skips spaCy's tokenizer
+    (two thirds of the time) and leaves the vocabulary untouched; any other pipeline runs."""
+    if pipeline.text_rules is not None:
+        rules = pipeline.text_rules
+        return [text_spans(text, sentence_starts(text, rules)) for text in texts]
+    nlp = pipeline.nlp
+    inputs = [tokenizable(nlp, text) for text in texts]
+    return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
 
 
 def tokenizable(nlp: Language, text: str) -> str | Doc:
@@ -123,14 +151,10 @@ class Segmenter:
         cached, and every later batch runs inside a zone at close to full speed. Permanent
         growth is bounded by that warm-up, not by the stream.
         """
-        nlp = pipeline.nlp
-
-        def spans() -> list[Spans]:
-            inputs = [tokenizable(nlp, text) for text in texts]
-            return [sentence_spans(doc) for doc in nlp.pipe(inputs, batch_size=PIPE_BATCH_SIZE)]
-
+        if pipeline.text_rules is not None:  # the vocabulary is never touched
+            return pipeline_spans(pipeline, texts)
         if pipeline.warmup_chars_left > 0:
             pipeline.warmup_chars_left -= sum(map(len, texts))
-            return spans()
-        with nlp.memory_zone():
-            return spans()
+            return pipeline_spans(pipeline, texts)
+        with pipeline.nlp.memory_zone():
+            return pipeline_spans(pipeline, texts)

@@ -1,7 +1,8 @@
 """Build one spaCy pipeline for a language, from a configured package/path or a blank one.
 
 Nothing here downloads anything: a configured pipeline must be installed or on disk,
-and the default is `spacy.blank(lang)` plus the rule-based `sentencizer`.
+and the default is `spacy.blank(lang)` plus our rule-based `sentence_rules` component
+(stream_segmenter/sentences), which segments better than spaCy's `sentencizer`.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from spacy.language import Language
 
 from stream_segmenter.errors import ConfigError
 from stream_segmenter.events import ModelInfo
+from stream_segmenter.sentences import FACTORY as SENTENCE_RULES
+from stream_segmenter.sentences import SentenceRules
+from stream_segmenter.sentences.rules import LanguageRules
 
-# Any of these components sets sentence boundaries; without one we add the sentencizer.
-SENTENCE_COMPONENTS = ("sentencizer", "senter", "parser")
+# Any of these factories sets sentence boundaries; without one we add ours.
+SENTENCE_FACTORIES = (SENTENCE_RULES, "sentencizer", "senter", "parser", "beam_parser")
 # spaCy's language-neutral blank pipeline, used for codes spaCy has no class for.
 FALLBACK_LANG = "xx"
 
@@ -28,12 +32,16 @@ class LoadedPipeline:
 
     `warmup_chars_left`: how much more text it may process outside a memory zone (see
     segment.py); set by the pool when it loads the pipeline.
+    `text_rules`: set when the pipeline is nothing but a tokenizer and our `sentence_rules`:
+    its rules then run on the text directly, with the same result, since they never look at
+    tokens (segment.py).
     """
 
     nlp: Language
     info: ModelInfo
     lang: str
     warmup_chars_left: int = 0
+    text_rules: LanguageRules | None = None
 
     @property
     def cache_namespace(self) -> str:
@@ -53,13 +61,22 @@ def load_pipeline(lang: str, source: str | None) -> LoadedPipeline:
             version=str(meta.get("version", "0.0.0")),
         )
     ensure_sentence_boundaries(nlp)
-    return LoadedPipeline(nlp=nlp, info=info, lang=lang)
+    return LoadedPipeline(nlp=nlp, info=info, lang=lang, text_rules=_rules_only(nlp))
 
 
 def ensure_sentence_boundaries(nlp: Language) -> None:
-    """Add the sentencizer to a pipeline that has no component setting sentence starts."""
-    if not any(name in nlp.pipe_names for name in SENTENCE_COMPONENTS):
-        nlp.add_pipe("sentencizer")
+    """Add ours to a pipeline that has no component setting sentence starts (checked by
+    factory, so a parser renamed in its config still counts)."""
+    factories = {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
+    if not factories & set(SENTENCE_FACTORIES):
+        nlp.add_pipe(SENTENCE_RULES)
+
+
+def _rules_only(nlp: Language) -> LanguageRules | None:
+    if len(nlp.pipe_names) != 1 or nlp.get_pipe_meta(nlp.pipe_names[0]).factory != SENTENCE_RULES:
+        return None
+    component = nlp.get_pipe(nlp.pipe_names[0])
+    return component.rules if isinstance(component, SentenceRules) else None
 
 
 def _blank(lang: str) -> Language:

@@ -1,10 +1,17 @@
-"""The root cause: without memory_zone, every new word stays in the StringStore forever."""
+"""The root cause: without memory_zone, every new word stays in the StringStore forever.
+
+A pipeline that runs through spaCy (here: a saved blank pipeline with the sentencizer, as a
+configured model would) relies on memory zones; the default pipeline (our rules alone) never
+touches the vocabulary at all.
+"""
 
 from __future__ import annotations
 
 import random
 import string
+from pathlib import Path
 
+import pytest
 import spacy
 
 from stream_segmenter.cache import ResultCache
@@ -24,8 +31,27 @@ def unseen_documents(count: int, seed: int) -> list[str]:
     ]
 
 
-def test_string_store_stays_flat_inside_the_zone_and_grows_without_it():
-    segmenter = Segmenter(ModelPool({}), ResultCache(0, 0))
+@pytest.fixture
+def configured(tmp_path: Path) -> dict[str, str]:
+    """SPACY_PIPELINES with an English pipeline that runs through spaCy's tokenizer."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.to_disk(tmp_path / "en_sentencizer")
+    return {"en": str(tmp_path / "en_sentencizer")}
+
+
+def test_the_default_pipeline_never_adds_to_the_string_store():
+    segmenter = Segmenter(ModelPool({}, warmup_chars=10**9), ResultCache(0, 0))
+    pipeline = segmenter.pool.get("en")
+    assert pipeline.text_rules is not None
+    before = len(pipeline.nlp.vocab.strings)
+    results = segmenter.segment([("en", text) for text in unseen_documents(400, seed=7)])
+    assert [len(result.spans) for result in results] == [2] * 400
+    assert len(pipeline.nlp.vocab.strings) == before  # even with an unlimited warm-up
+
+
+def test_string_store_stays_flat_inside_the_zone_and_grows_without_it(configured):
+    segmenter = Segmenter(ModelPool(configured), ResultCache(0, 0))
     segmenter.segment([("en", "Warm up. Once.")])
     strings = segmenter.pool.get("en").nlp.vocab.strings
     before = len(strings)
@@ -41,8 +67,8 @@ def test_string_store_stays_flat_inside_the_zone_and_grows_without_it():
     assert len(naive.vocab.strings) - naive_before >= 400 * 20  # every new word kept
 
 
-def test_only_the_warm_up_grows_the_string_store():
-    pool = ModelPool({}, warmup_chars=20_000)
+def test_only_the_warm_up_grows_the_string_store(configured):
+    pool = ModelPool(configured, warmup_chars=20_000)
     segmenter = Segmenter(pool, ResultCache(0, 0))
     warm_up = unseen_documents(200, seed=1000)  # about 30,000 characters: over the budget
     strings = pool.get("en").nlp.vocab.strings

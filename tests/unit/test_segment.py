@@ -78,13 +78,13 @@ def test_unknown_language_falls_back_to_the_multilingual_blank():
     assert result.spans == ((0, 4), (5, 9))
 
 
-def test_a_pipeline_saved_to_disk_is_loaded_and_gets_a_sentencizer(tmp_path):
+def test_a_pipeline_saved_to_disk_is_loaded_and_gets_our_sentence_component(tmp_path):
     nlp = spacy.blank("de")  # saved without any sentence-boundary component
     nlp.meta["name"] = "custom"
     nlp.meta["version"] = "1.2.3"
     nlp.to_disk(tmp_path / "de_custom")
     pipeline = load_pipeline("de", str(tmp_path / "de_custom"))
-    assert pipeline.nlp.pipe_names == ["sentencizer"]
+    assert pipeline.nlp.pipe_names == ["sentence_rules"]
     assert (pipeline.info.name, pipeline.info.version) == ("de_custom", "1.2.3")
     segmenter = make_segmenter({"de": str(tmp_path / "de_custom")})
     [result] = segmenter.segment([("de", "Am 3. Juni kam er. Dann ging er.")])
