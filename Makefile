@@ -9,7 +9,7 @@ BROKER := $(BIN)/python tools/local_kafka.py
 export LOCAL_KAFKA_PORT ?= 9092
 LOCAL_BOOTSTRAP := 127.0.0.1:$(LOCAL_KAFKA_PORT)
 
-.PHONY: with-broker setup demo test lint unit bench bench-long broker-start broker-stop schemas clean
+.PHONY: with-broker setup demo test lint unit bench bench-long eval broker-start broker-stop schemas clean
 
 $(BIN)/stream-segmenter: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench: setup ## benchmarks, quick (a few minutes): docs/BENCHMARKS.md and plots
 
 bench-long: setup ## benchmarks with a 2,000,000-document soak
 	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/python -m benchmarks --long"
+
+eval: $(BIN)/stream-segmenter ## segmentation quality on the gold data: docs/SEGMENTATION.md
+	$(BIN)/stream-segmenter eval --write docs/SEGMENTATION.md
 
 # Runs $(RUN) against the local broker, starting it (and stopping it after) if needed.
 with-broker:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import statistics
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -13,11 +11,11 @@ from pathlib import Path
 
 import confluent_kafka
 import matplotlib
-import psutil
 import spacy
 
 from benchmarks.inprocess import StepResult, StrategyResult
 from benchmarks.kafka_runs import RunResult
+from stream_segmenter.provenance import commit, machine
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -111,23 +109,6 @@ def plot_throughput(results: Results, path: Path) -> None:
     plt.close(figure)
 
 
-def _machine() -> str:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), platform.processor(),
-    )  # fmt: skip
-    memory = psutil.virtual_memory().total / 2**30
-    return f"{os.cpu_count()} cores ({cpu}), {memory:.0f} GiB, {platform.system()} {platform.release()}"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _strategy_table(strategies: list[StrategyResult]) -> list[str]:
     naive = strategies[0].docs_per_second
     rows = [
@@ -164,11 +145,11 @@ def write(results: Results, out: Path) -> list[Path]:
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {results.mode} mode, commit {_commit()}, "
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {results.mode} mode, commit {commit()}, "
         f"in one run of {results.elapsed_seconds / 60:.0f} minutes; every figure below comes "
         "from that run.",
         "",
-        f"- Machine: {_machine()}; the Kafka broker (Apache Kafka 4.1.1, KRaft, local) ran on "
+        f"- Machine: {machine()}; the Kafka broker (Apache Kafka 4.1.1, KRaft, local) ran on "
         "the same machine.",
         f"- Versions: Python {platform.python_version()}, spaCy {spacy.__version__}, "
         f"confluent-kafka {version('confluent-kafka')}, librdkafka {confluent_kafka.libversion()[0]}.",

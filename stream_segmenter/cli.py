@@ -117,6 +117,21 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--raw", action="store_true", help="print the JSON as it is")
     tail.set_defaults(handler=cmd_tail)
 
+    evaluate = commands.add_parser(
+        "eval", help="segmentation quality against gold data, side by side with spaCy's sentencizer"
+    )
+    evaluate.add_argument("--data", type=Path, help="default: ../shared/data (see README)")
+    evaluate.add_argument("--split", choices=["test", "dev"], default="test",
+                          help="dev: EWT dev, to tune on; test: the figures to report")  # fmt: skip
+    evaluate.add_argument(
+        "--write", type=Path, metavar="MARKDOWN", help="e.g. docs/SEGMENTATION.md"
+    )
+    evaluate.add_argument(
+        "--errors", type=int, default=0, metavar="N", help="print N missed and N spurious "
+        "boundaries of each set, in context",
+    )  # fmt: skip
+    evaluate.set_defaults(handler=cmd_eval)
+
     schemas = commands.add_parser("schemas", help="write (or --check) schemas/*.json")
     schemas.add_argument("--dir", type=Path, default=Path("schemas"))
     schemas.add_argument("--check", action="store_true", help="exit 1 if the files drifted")
@@ -263,6 +278,32 @@ def cmd_tail(settings: Settings, args: argparse.Namespace) -> int:
         args.max_messages, args.raw, args.idle_exit,
     )  # fmt: skip
     return 0
+
+
+def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
+    import time
+
+    from stream_segmenter import evaluation, segmentation_report
+    from stream_segmenter.demo import find_data
+
+    data = args.data or find_data()
+    if data is None or not (data / evaluation.GOLDEN_RULES).is_file():
+        raise InputError(f"no gold data in {data or '../shared/data'}: pass --data DIR")
+    started = time.perf_counter()
+    result = evaluation.evaluate(data, args.split, settings.spacy_pipelines, progress=_note)
+    seconds = time.perf_counter() - started
+    report = segmentation_report.render(result, seconds)
+    print(report.split("\n## Speed")[0])
+    if args.errors:
+        evaluation.print_errors(data, args.split, settings.spacy_pipelines, args.errors)
+    if args.write:
+        segmentation_report.write(result, seconds, args.write)
+        _note(f"wrote {args.write}")
+    return 0
+
+
+def _note(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def cmd_schemas(_: Settings, args: argparse.Namespace) -> int:

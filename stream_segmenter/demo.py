@@ -28,11 +28,18 @@ EWT_TEST = Path("ud/UD_English-EWT/en_ewt-ud-test.conllu")
 FALLBACK_CORPUS = Path("/usr/share/common-licenses")
 
 
+def find_data() -> Path | None:
+    """The shared gold data: $SHARED_DATA, else ../shared/data beside the repo or the cwd."""
+    candidates = [REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"]
+    if os.environ.get("SHARED_DATA"):
+        candidates.insert(0, Path(os.environ["SHARED_DATA"]))
+    return next((data for data in candidates if (data / EWT_TEST).exists()), None)
+
+
 def find_corpus() -> Path:
     """UD English EWT test from ../shared/data when present, else the system's licence texts."""
-    for data in (REPO_ROOT.parent / "shared" / "data", Path.cwd().parent / "shared" / "data"):
-        if (data / EWT_TEST).exists():
-            return data / EWT_TEST
+    if (data := find_data()) is not None:
+        return data / EWT_TEST
     if FALLBACK_CORPUS.is_dir():
         return FALLBACK_CORPUS
     raise SystemExit("no corpus found: pass --corpus PATH (a .conllu, .jsonl or text files)")
