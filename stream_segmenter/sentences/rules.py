@@ -39,13 +39,15 @@ CLOSERS = "\"'”’»›)\\]}」』）〕】"
 OPENERS = "\"'“‘«‹(\\[{¿¡「『（〔【"
 BULLETS = "•⁃▪‣◦●○■□➢➤►▸"
 # A run of sentence-final punctuation, its closing quotes and brackets, then space.
+# (Each pattern starts with a character class, not a lookbehind, so the scan is fast; the
+# lookbehind after the first character makes a run match only from its start: linear.)
 _END = re.compile(
-    rf"(?<![.!?‼⁇⁈⁉…])(?P<punct>(?:[.!?‼⁇⁈⁉]|…)+)(?P<close>[{CLOSERS}]*)(?P<space>\s+)"
+    rf"(?P<punct>[.!?‼⁇⁈⁉…](?<![.!?‼⁇⁈⁉…]{{2}})[.!?‼⁇⁈⁉…]*+)(?P<close>[{CLOSERS}]*+)(?P<space>\s+)"
 )
 # CJK full stops end a sentence with or without space after them.
 _CJK_END = re.compile(rf"[。！？｡]+[{CLOSERS}]*\s*")
 # ". . ." and ". . . .": an omission mark inside a sentence, or a sentence end plus one.
-_SPACED_ELLIPSIS = re.compile(r"(?<!\. )\.(?: \.){2,}")
+_SPACED_ELLIPSIS = re.compile(r"\.(?<!\. \.)(?: \.){2,}")
 _PARAGRAPH = re.compile(r"(?<=\S)[^\S\n]*\n[^\S\n]*\n\s*")
 _LINE_BREAK = re.compile(r"(?<=\S)[^\S\n]*\n[^\S\n]*(?=\S)")
 _NEXT_WORD = re.compile(rf"[{OPENERS}]*(\S*)")
@@ -54,19 +56,20 @@ _WORD_EDGES = f"{OPENERS}{CLOSERS}.,;:!?…*_-"
 _MARKER = re.compile(
     r"(?<!\S)[" + BULLETS + r"]?(?P<value>\d{1,2}|[a-z])(?P<style>\.\)|\)|\.)(?=\s)"
 )
-_BULLET = re.compile(rf"(?<=\s)[{BULLETS}]")
+_BULLET = re.compile(rf"[{BULLETS}](?<=\s[{BULLETS}])")
 _ACRONYM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]")
 _ORDINAL = re.compile(r"\d{1,3}")
 _LIST_LABEL = re.compile(r"\(?(?:\d{1,2}|[a-zA-Z]|[ivxIVX]{1,4})")
 # A URL, an e-mail address or a clock time ("08:02 PM") before a capital: the sentence
 # ended without a period (signatures, mail headers, links pasted at the end).
-_ADDRESS_OR_CLOCK = re.compile(
-    r"(?<!\S)(?:(?:https?://|www\.)\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-    r"|\d{1,2}:\d{2}(?::\d{2})? ?[AP]M)(?<![.,;:!?])\s+"
-)
+_URL = re.compile(r"(?<!\S)(?:https?://|www\.)\S+(?<![.,;:!?])\s+")
+_EMAIL = re.compile(r"(?<!\S)[\w.+-]+@[\w-]+(?:\.[\w-]+)+(?<![.,;:!?])\s+")
+_CLOCK = re.compile(r"(?<!\S)\d{1,2}:\d{2}(?::\d{2})? ?[AP]M\s+")
 _CONTRACTION = re.compile(r"(?:'s|'re|'ll|'ve|'d|'m|n't)$")
-_COLON = re.compile(r"(?<=\w):\s+")
-_EMOTICON = re.compile(r"(?<!\S)(?:[:;=8][-o^']?[)(\]\[DPpO3|/\\*]+|<3|\^_*\^|xD|XD)\s+")
+_COLON = re.compile(r":(?<=\w:)\s+")
+_EMOTICON = re.compile(r"(?<!\S)(?:[:;=][-o^']?[)(\]\[DPpO3|/\\*]+|<3|\^_*\^|xD|XD)\s+")
+_EMOTICON_HINTS = (":", ";", "=", "<3", "^", "xD", "XD")
+_NON_ASCII_MARKS = re.compile(rf"[。！？｡{BULLETS}]")
 _LINE_CONTINUES = tuple(",;-–—(&/+=")
 _LINE_STARTS_ITEM = re.compile(rf"[{BULLETS}*\-–]|\(?(?:\d{{1,2}}|[a-zA-Z])[.)]\s")
 
@@ -114,31 +117,45 @@ def rules_for(lang: str) -> LanguageRules:
 
 
 def sentence_starts(text: str, rules: LanguageRules) -> list[int]:
-    """Offsets where sentences after the first start, ascending; each at a non-space char."""
+    """Offsets where sentences after the first start, ascending; each at a non-space char.
+
+    Each family of rules runs only when a cheap substring test says it can apply: most
+    documents have no line break, no URL, no CJK full stop, and scanning for them costs more
+    than the punctuation rules themselves."""
     starts: set[int] = set()
-    starts.update(_paragraph_starts(text))
-    starts.update(_line_starts(text))
-    starts.update(_list_item_starts(text))
-    starts.update(m.end() for m in _CJK_END.finditer(text) if m.end() < len(text))
-    starts.update(_emoticon_starts(text))
-    starts.update(_capital_after(text, _ADDRESS_OR_CLOCK))
-    if rules.greetings:
-        starts.update(_greeting_starts(text, rules))
-    omitted = _spaced_ellipses(text, starts)
+    if "\n" in text:
+        starts.update(_paragraph_starts(text))
+        starts.update(_line_starts(text))
+    marks = not text.isascii() and _NON_ASCII_MARKS.search(text) is not None
+    if marks or any(marker in text for marker in ("1.", "1)", "a.", "a)")):
+        starts.update(_list_item_starts(text, bullets=marks))
+    if marks:
+        starts.update(m.end() for m in _CJK_END.finditer(text) if m.end() < len(text))
+    if any(hint in text for hint in _EMOTICON_HINTS):
+        starts.update(_capital_after(text, _EMOTICON))
+    if "http" in text or "www." in text:
+        starts.update(_capital_after(text, _URL))
+    if "@" in text:
+        starts.update(_capital_after(text, _EMAIL))
+    if "M" in text and ":" in text:
+        starts.update(_capital_after(text, _CLOCK))
+    omitted = _spaced_ellipses(text, starts) if ". ." in text else []
     omitted_starts = [start for start, _ in omitted]
     ordered = sorted(starts)
     last_found = 0  # the last start found below: each match begins after it
     for match in _END.finditer(text):
         at = match.end()
-        if at >= len(text) or _inside(match.start(), omitted, omitted_starts):
+        if at >= len(text) or (omitted and _inside(match.start(), omitted, omitted_starts)):
             continue
         before = bisect_right(ordered, match.start())
         last_start = max(ordered[before - 1] if before else 0, last_found)
         if at not in starts and _ends_sentence(text, match, rules, sentence_start=last_start):
             starts.add(at)
             last_found = at
-    if rules.colon_ends_sentence:
+    if rules.colon_ends_sentence and ":" in text:
         starts.update(_colon_starts(text, rules))
+    if rules.greetings and "," in text:
+        starts.update(_greeting_starts(text, rules, sorted(starts)))
     starts.discard(0)
     return sorted(starts)
 
@@ -237,10 +254,10 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def _list_item_starts(text: str) -> list[int]:
+def _list_item_starts(text: str, bullets: bool) -> list[int]:
     """Items of a list written on one line: before each bullet, and before each marker that
     continues a sequence (2 after 1, b after a) begun at the start of a sentence."""
-    starts = [m.start() for m in _BULLET.finditer(text)]
+    starts = [m.start() for m in _BULLET.finditer(text)] if bullets else []
     expected: dict[str, str] = {}  # marker style -> the value the next item would have
     for match in _MARKER.finditer(text):
         value, style = match.group("value"), match.group("style")
@@ -299,13 +316,10 @@ def _colon_starts(text: str, rules: LanguageRules) -> list[int]:
     return starts
 
 
-def _emoticon_starts(text: str) -> list[int]:
-    """An emoticon ends a sentence when a capitalised word follows it ("super :) Danke")."""
-    return _capital_after(text, _EMOTICON)
-
-
 def _capital_after(text: str, pattern: re.Pattern[str]) -> list[int]:
-    """Where a match of `pattern` (ending in space) is followed by a capitalised word."""
+    """Where a match of `pattern` (ending in space) is followed by a capitalised word: an
+    emoticon ("super :) Danke"), a URL, an e-mail address or a clock time ("08:02 PM")
+    ends a sentence that has no period (signatures, mail headers, pasted links)."""
     starts = []
     for match in pattern.finditer(text):
         next_word = _NEXT_WORD.match(text, match.end())
@@ -314,15 +328,16 @@ def _capital_after(text: str, pattern: re.Pattern[str]) -> list[int]:
     return starts
 
 
-def _greeting_starts(text: str, rules: LanguageRules) -> list[int]:
+def _greeting_starts(text: str, rules: LanguageRules, sentence_starts: list[int]) -> list[int]:
     """A letter's greeting or closing is a sentence of its own: "Dear Nina, Here's a tip",
     "Thanks, Sean", "Regards, Kevin": a comma after one of `greetings` (and at most two
     more words, a name), at the start of a sentence, before a capitalised word."""
     starts = []
-    for match in rules.greeting_pattern.finditer(text):
-        if not _begins_sentence(text, match.start()):
+    for start in [0, *sentence_starts]:
+        match = rules.greeting_pattern.match(text, start)
+        if match is None or match.end() >= len(text):
             continue
         next_word = _NEXT_WORD.match(text, match.end())
-        if match.end() < len(text) and next_word and next_word.group(1)[:1].isupper():
+        if next_word and next_word.group(1)[:1].isupper():
             starts.append(match.end())
     return starts
