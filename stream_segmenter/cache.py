@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from array import array
+from itertools import chain
 
 from cachetools import LRUCache
 from pydantic import BaseModel
@@ -83,7 +84,7 @@ class ResultCache:
     def put(self, key: bytes, spans: Spans) -> None:
         if not self.enabled:
             return
-        packed = array("I", [offset for span in spans for offset in span])
+        packed = array("I", chain.from_iterable(spans))
         if _entry_size(packed) > self.max_bytes:
             return  # larger than the whole cache: not worth evicting everything for
         self._entries[key] = packed

@@ -29,7 +29,7 @@ def decode_document(value: bytes | None, max_text_chars: int) -> DocumentEvent:
     except UnicodeDecodeError as exc:
         raise InvalidMessage("invalid_utf8", f"value is not valid UTF-8: {exc}") from None
     try:
-        payload = json.loads(source, parse_constant=_reject_constant)
+        payload = _DECODER.decode(source)
     except (ValueError, RecursionError) as exc:  # ValueError: also ints over 4,300 digits
         raise InvalidMessage("invalid_json", f"value is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
@@ -56,6 +56,10 @@ def decode_document(value: bytes | None, max_text_chars: int) -> DocumentEvent:
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every message: json.loads(..., parse_constant=...) builds a new one each call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _reject_lone_surrogates(event: DocumentEvent) -> None:

@@ -177,7 +177,8 @@ class StreamLoop(ABC):
         return RawMessage(
             key=message.key(),
             value=message.value(),
-            source=SourceRef(topic=topic, partition=partition, offset=offset),
+            # librdkafka's own types: no validation needed (it costs more than the rest here)
+            source=SourceRef.model_construct(topic=topic, partition=partition, offset=offset),
             headers=list(message.headers() or []),
             timestamp_ms=stamp if kind != TIMESTAMP_NOT_AVAILABLE else None,
         )

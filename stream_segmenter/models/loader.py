@@ -43,8 +43,9 @@ class LoadedPipeline:
     warmup_chars_left: int = 0
     text_rules: LanguageRules | None = None
 
-    @property
+    @functools.cached_property
     def cache_namespace(self) -> str:
+        """Part of every cache key; computed once (spaCy's pipe_names is not cheap)."""
         return f"{self.info.name}@{self.info.version}:{'+'.join(self.nlp.pipe_names)}"
 
 
