@@ -34,7 +34,7 @@ class Sizes:
     soak_docs: int
 
 
-QUICK = Sizes(strategy_docs=30_000, trained_docs=6_000, throughput_docs=40_000,
+QUICK = Sizes(strategy_docs=30_000, trained_docs=6_000, throughput_docs=150_000,
               latency_seconds=30, soak_docs=200_000)  # fmt: skip
 SMOKE = Sizes(strategy_docs=500, trained_docs=300, throughput_docs=1_000,
                latency_seconds=3, soak_docs=3_000)  # fmt: skip
@@ -79,7 +79,7 @@ def main() -> None:
     print(f"    unique: {results.step.docs_per_second:,.0f} docs/s; EWT: "
           f"{results.step_ewt.docs_per_second:,.0f} docs/s", flush=True)  # fmt: skip
 
-    step("price of bounded memory: blank pipeline (spaCy blank en + sentencizer)")
+    step("price of bounded memory: blank pipeline (spaCy blank en + sentence_rules)")
     strategy_texts = unique[: sizes.strategy_docs]
     results.blank = inprocess.compare_strategies(None, strategy_texts, WARMUP_CHARS, rounds=3)
     step("price of bounded memory: trained pipeline (senter trained on EWT dev)")

@@ -15,13 +15,14 @@ import spacy
 
 from stream_segmenter.cache import ResultCache
 from stream_segmenter.events import SourceRef
-from stream_segmenter.models.loader import load_pipeline
+from stream_segmenter.models.loader import LoadedPipeline, load_pipeline
 from stream_segmenter.models.pool import ModelPool
 from stream_segmenter.process import DocumentProcessor, RawMessage
 from stream_segmenter.segment import Segmenter, sentence_spans
 
 BATCH = 256
 RECYCLE_EVERY_DOCS = 10_000
+RULES_ON_TEXT = "our rules on the text (the default: no tokenizer, no vocabulary)"
 
 
 @dataclass
@@ -43,11 +44,22 @@ def _naive(source: str | None) -> Callable[[list[str]], int]:
     return run
 
 
-def _segmenter(source: str | None, warmup_chars: int) -> Callable[[list[str]], int]:
+def through_spacy(lang: str, source: str | None) -> LoadedPipeline:
+    """The pipeline as loaded, but always run through spaCy (tokenizer, components,
+    doc.sents), as a configured pipeline would be, even when it is our rules alone."""
+    pipeline = load_pipeline(lang, source)
+    pipeline.text_rules = None
+    return pipeline
+
+
+def _segmenter(
+    source: str | None, warmup_chars: int, text_path: bool = False
+) -> Callable[[list[str]], int]:
     """Our Segmenter (cache off: every document is new anyway)."""
 
     def run(texts: list[str]) -> int:
-        pool = ModelPool({"en": source} if source else {}, warmup_chars=warmup_chars)
+        loader = load_pipeline if text_path else through_spacy
+        pool = ModelPool({"en": source} if source else {}, warmup_chars=warmup_chars, loader=loader)
         segmenter = Segmenter(pool, ResultCache(0, 0))
         for start in range(0, len(texts), BATCH):
             segmenter.segment([("en", text) for text in texts[start : start + BATCH]])
@@ -75,8 +87,10 @@ def _recycle(source: str | None) -> Callable[[list[str]], int]:
 def compare_strategies(
     source: str | None, texts: list[str], warmup_chars: int, rounds: int = 2
 ) -> list[StrategyResult]:
-    strategies = {
-        "naive nlp(text) loop": _naive(source),
+    strategies = {"naive nlp(text) loop": _naive(source)}
+    if source is None:  # a pipeline of our rules alone: they run on the text, no spaCy
+        strategies[RULES_ON_TEXT] = _segmenter(source, 0, text_path=True)
+    strategies |= {
         "memory_zone every batch": _segmenter(source, 0),
         f"warm-up ({warmup_chars:,} chars) then memory_zone": _segmenter(source, warmup_chars),
         f"recycle pipeline every {RECYCLE_EVERY_DOCS:,} docs": _recycle(source),

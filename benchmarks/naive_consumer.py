@@ -10,8 +10,9 @@ import json
 import os
 import signal
 
-import spacy
 from confluent_kafka import Consumer, Producer
+
+from stream_segmenter.models.loader import load_pipeline
 
 
 def main() -> None:
@@ -20,8 +21,7 @@ def main() -> None:
                          "auto.offset.reset": "earliest", "enable.auto.commit": True})  # fmt: skip
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     consumer.subscribe([os.environ["INPUT_TOPIC"]])
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
+    nlp = load_pipeline("en", None).nlp  # the same pipeline as ours, run the plain way
     cache: dict[str, list[tuple[int, int]]] = {}
     running = True
 
