@@ -287,8 +287,14 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     from stream_segmenter.demo import find_data
 
     data = args.data or find_data()
-    if data is None or not (data / evaluation.GOLDEN_RULES).is_file():
-        raise InputError(f"no gold data in {data or '../shared/data'}: pass --data DIR")
+    sets = evaluation.TEST_SETS if args.split == "test" else evaluation.DEV_SETS
+    needed = [evaluation.GOLDEN_RULES, *(treebank.path for treebank in sets)]
+    missing = [name for name in needed if data is None or not (data / name).is_file()]
+    if missing:
+        raise InputError(
+            f"no gold data in {data or '../shared/data'} (missing {missing[0]}): "
+            "pass --data DIR or set SHARED_DATA"
+        )
     started = time.perf_counter()
     result = evaluation.evaluate(data, args.split, settings.spacy_pipelines, progress=_note)
     seconds = time.perf_counter() - started

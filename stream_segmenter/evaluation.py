@@ -233,7 +233,7 @@ def evaluate(
     results = []
     for treebank in treebanks:
         docs = documents(data, treebank)
-        progress(f"{treebank.name}: {len(docs):,} documents")
+        progress(f"{treebank.name}: {len(docs):,} document{'s' if len(docs) != 1 else ''}")
         reference = score_treebank(sentencizer_pipeline(treebank.lang), docs)
         results.append(
             TreebankResult(treebank, reference, score_treebank(ours(treebank.lang), docs))

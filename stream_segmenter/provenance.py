@@ -23,9 +23,15 @@ def machine() -> str:
 
 
 def commit() -> str:
+    """HEAD, with "+ uncommitted changes" when the code measured differs from it (a report
+    is usually written before the commit that adds it)."""
     try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        changed = _git("status", "--porcelain", "--", "stream_segmenter", "benchmarks")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{head} + uncommitted changes" if changed else head
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()

@@ -26,6 +26,7 @@ CHUNK_CHARS = 64
 _LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS},}}")
 # A run that starts like a URL is matched whole by spaCy's url_match (linear): never cut.
 _URL_START = re.compile(r"\(?(https?://|ftp://|www\.)", re.IGNORECASE)
+_CJK_STOP = re.compile(r"[。！？｡．]+[」』）〕】”’]*(?=\S)")
 
 
 @dataclass(frozen=True)
@@ -77,20 +78,22 @@ def pipeline_spans(pipeline: LoadedPipeline, texts: Sequence[str]) -> list[Spans
 
 
 def tokenizable(nlp: Language, text: str) -> str | Doc:
-    """The text itself, or, if it has a run of LONG_RUN_CHARS non-space characters, a Doc
-    tokenized chunk by chunk (its text is still exactly `text`, so offsets hold)."""
-    runs = [run for run in _LONG_RUN.finditer(text) if not _URL_START.match(run.group())]
-    if not runs:
+    """The text itself, or a Doc tokenized piece by piece (its text is still exactly
+    `text`, so offsets hold) when the text has a run of LONG_RUN_CHARS non-space characters
+    (cut into CHUNK_CHARS pieces) or a CJK full stop with text right after it (cut there,
+    so no token straddles a sentence start: splitting tokens afterwards costs spaCy time
+    proportional to the whole document, per split)."""
+    cuts = set()
+    for run in _LONG_RUN.finditer(text):
+        if not _URL_START.match(run.group()):
+            cuts.update(range(run.start(), run.end(), CHUNK_CHARS))
+            cuts.add(run.end())
+    if not text.isascii():
+        cuts.update(stop.end() for stop in _CJK_STOP.finditer(text))
+    cuts = sorted(cut for cut in cuts if 0 < cut < len(text))
+    if not cuts:
         return text
-    pieces, position = [], 0
-    for run in runs:
-        if run.start() > position:
-            pieces.append(text[position : run.start()])
-        pieces.extend(text[i : min(i + CHUNK_CHARS, run.end())]
-                      for i in range(run.start(), run.end(), CHUNK_CHARS))  # fmt: skip
-        position = run.end()
-    if position < len(text):
-        pieces.append(text[position:])
+    pieces = [text[start:end] for start, end in itertools.pairwise([0, *cuts, len(text)])]
     tokens = [token for piece in pieces for token in nlp.make_doc(piece)]
     words = [token.text for token in tokens]
     spaces = [bool(token.whitespace_) for token in tokens]

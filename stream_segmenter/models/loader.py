@@ -70,7 +70,7 @@ def ensure_sentence_boundaries(nlp: Language) -> None:
     factory, so a parser renamed in its config still counts)."""
     factories = {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
     if not factories & set(SENTENCE_FACTORIES):
-        nlp.add_pipe(SENTENCE_RULES)
+        nlp.add_pipe(SENTENCE_RULES, first=True)  # before anything a token split would upset
 
 
 def _rules_only(nlp: Language) -> LanguageRules | None:
@@ -86,9 +86,11 @@ def _blank(lang: str) -> Language:
 
 @functools.cache
 def has_language(lang: str) -> bool:
-    """Whether spaCy has a language class for this code (without building a pipeline)."""
+    """Whether spaCy can build a blank pipeline for this code. Some language classes exist
+    but need a tokenizer package we do not install (ja: SudachiPy, ko: mecab-ko, th:
+    PyThaiNLP, vi: pyvi); those codes get the shared `xx` pipeline, like unknown ones."""
     try:
-        spacy.util.get_lang_class(lang)
+        spacy.blank(lang)
     except ImportError:
         return False
     return True

@@ -35,7 +35,7 @@ class SentenceRules:
         inside = [s for s, p in zip(starts, positions, strict=True)
                   if p >= len(doc) or token_starts[p] != s]  # fmt: skip
         if inside:  # a start in the middle of a token ("晴れ。明日"): split the token there
-            _split_tokens_at(doc, inside)
+            _split_tokens_at(doc, token_starts, inside)
             token_starts = doc.to_array([IDX])
             positions = numpy.searchsorted(token_starts, starts)
         values = numpy.full(len(doc), _NOT_START, dtype="uint64")
@@ -58,13 +58,17 @@ class SentenceRules:
         return self
 
 
-def _split_tokens_at(doc: Doc, offsets: list[int]) -> None:
+def _split_tokens_at(doc: Doc, token_starts: numpy.ndarray, offsets: list[int]) -> None:
+    """Split the tokens that contain `offsets` (ascending) there; each token looked up once."""
+    cuts_by_token: dict[int, list[int]] = {}
+    for offset, index in zip(offsets, numpy.searchsorted(token_starts, offsets, "right") - 1,
+                             strict=True):  # fmt: skip
+        token = doc[int(index)]
+        if token.idx < offset < token.idx + len(token.text):
+            cuts_by_token.setdefault(int(index), []).append(offset - token.idx)
     with doc.retokenize() as retokenizer:
-        for token in doc:
-            end = token.idx + len(token.text)
-            cuts = [o - token.idx for o in offsets if token.idx < o < end]
-            if not cuts:
-                continue
+        for index, cuts in cuts_by_token.items():
+            token = doc[index]
             bounds = [0, *cuts, len(token.text)]
             orths = [token.text[a:b] for a, b in itertools.pairwise(bounds)]
             heads = [(token, 0)] * len(orths)

@@ -36,20 +36,32 @@ DATA_DIR = Path(__file__).with_name("data")
 FALLBACK = "xx"
 
 CLOSERS = "\"'”’»›)\\]}」』）〕】"
+# After sentence-final punctuation these close too: German „…“ ‚…‘ and »…«, French « … ».
+CLOSERS_AFTER_END = CLOSERS + "“‘«‹"
 OPENERS = "\"'“‘«‹(\\[{¿¡「『（〔【"
 BULLETS = "•⁃▪‣◦●○■□➢➤►▸"
+# Sentence-final marks followed by space: Latin, Arabic (؟ ۔), Devanagari (। ॥), Armenian,
+# Ethiopic, fullwidth.
+TERMINALS = ".!?‼⁇⁈⁉…؟۔।॥։።፧？！．"
 # A run of sentence-final punctuation, its closing quotes and brackets, then space.
 # (Each pattern starts with a character class, not a lookbehind, so the scan is fast; the
 # lookbehind after the first character makes a run match only from its start: linear.)
 _END = re.compile(
-    rf"(?P<punct>[.!?‼⁇⁈⁉…](?<![.!?‼⁇⁈⁉…]{{2}})[.!?‼⁇⁈⁉…]*+)(?P<close>[{CLOSERS}]*+)(?P<space>\s+)"
+    rf"(?P<punct>[{TERMINALS}](?<![{TERMINALS}]{{2}})[{TERMINALS}]*+)"
+    rf"(?P<close>[{CLOSERS_AFTER_END}]*+(?:[ \u00a0\u202f][»›](?=\s))?)(?P<space>\s+)"
 )
 # CJK full stops end a sentence with or without space after them.
-_CJK_END = re.compile(rf"[。！？｡]+[{CLOSERS}]*\s*")
+_CJK_END = re.compile(rf"[。！？｡．]+(?P<close>[{CLOSERS}]*+)\s*")
+# 「…。」と言った: a quotation closed before a quotative particle goes on the sentence.
+_QUOTATIVE = re.compile(r"[とっ]")
 # ". . ." and ". . . .": an omission mark inside a sentence, or a sentence end plus one.
 _SPACED_ELLIPSIS = re.compile(r"\.(?<!\. \.)(?: \.){2,}")
-_PARAGRAPH = re.compile(r"(?<=\S)[^\S\n]*\n[^\S\n]*\n\s*")
-_LINE_BREAK = re.compile(r"(?<=\S)[^\S\n]*\n[^\S\n]*(?=\S)")
+# Line breaks: \n, \r\n, a lone \r, NEL, U+2028; U+2029 is a paragraph break by itself.
+_BREAK_CHARS = "\n\r\x85\u2028\u2029"
+_HSPACE = r"[^\S\n\r\x85\u2028\u2029]"
+_NL = r"(?:\r\n|[\n\r\x85\u2028])"
+_PARAGRAPH = re.compile(rf"(?<=\S){_HSPACE}*(?:\u2029|{_NL}{_HSPACE}*{_NL})\s*")
+_LINE_BREAK = re.compile(rf"(?<=\S){_HSPACE}*{_NL}{_HSPACE}*(?=\S)")
 _NEXT_WORD = re.compile(rf"[{OPENERS}]*(\S*)")
 _WORD_EDGES = f"{OPENERS}{CLOSERS}.,;:!?…*_-"
 # Inline list markers: "1.", "1)", "1.)", "a.", "a)", each followed by space.
@@ -69,9 +81,12 @@ _CONTRACTION = re.compile(r"(?:'s|'re|'ll|'ve|'d|'m|n't)$")
 _COLON = re.compile(r":(?<=\w:)\s+")
 _EMOTICON = re.compile(r"(?<!\S)(?:[:;=][-o^']?[)(\]\[DPpO3|/\\*]+|<3|\^_*\^|xD|XD)\s+")
 _EMOTICON_HINTS = (":", ";", "=", "<3", "^", "xD", "XD")
-_NON_ASCII_MARKS = re.compile(rf"[。！？｡{BULLETS}]")
+_NON_ASCII_MARKS = re.compile(rf"[。！？｡．{BULLETS}]")
 _LINE_CONTINUES = tuple(",;-–—(&/+=")
-_LINE_STARTS_ITEM = re.compile(rf"[{BULLETS}*\-–]|\(?(?:\d{{1,2}}|[a-zA-Z])[.)]\s")
+_LINE_STARTS_ITEM = re.compile(rf"[{BULLETS}]|[*\-–] |\(?(?:\d{{1,2}}|[a-zA-Z])[.)]\s")
+# A line at least this share of the longest line, not ending in punctuation, was wrapped.
+_WRAPPED_SHARE = 0.75
+_MIN_WRAP_WIDTH = 40
 
 
 @dataclass(frozen=True)
@@ -123,14 +138,18 @@ def sentence_starts(text: str, rules: LanguageRules) -> list[int]:
     documents have no line break, no URL, no CJK full stop, and scanning for them costs more
     than the punctuation rules themselves."""
     starts: set[int] = set()
-    if "\n" in text:
+    if (
+        "\n" in text
+        or "\r" in text
+        or (not text.isascii() and any(c in text for c in "\x85\u2028\u2029"))
+    ):
         starts.update(_paragraph_starts(text))
         starts.update(_line_starts(text))
     marks = not text.isascii() and _NON_ASCII_MARKS.search(text) is not None
     if marks or any(marker in text for marker in ("1.", "1)", "a.", "a)")):
         starts.update(_list_item_starts(text, bullets=marks))
     if marks:
-        starts.update(m.end() for m in _CJK_END.finditer(text) if m.end() < len(text))
+        starts.update(_cjk_starts(text))
     if any(hint in text for hint in _EMOTICON_HINTS):
         starts.update(_capital_after(text, _EMOTICON))
     if "http" in text or "www." in text:
@@ -186,6 +205,13 @@ def _only_bullets_between(text: str, start: int, end: int) -> bool:
     return end - start <= 16 and text[start:end].strip(BULLETS + " ") == ""
 
 
+def _after_colon(text: str, at: int) -> bool:
+    position = at
+    while position > 0 and at - position < 8 and text[position - 1] in " \t" + BULLETS:
+        position -= 1
+    return position > 0 and text[position - 1] == ":"
+
+
 def _is_starter(word: str, rules: LanguageRules) -> bool:
     """Whether `word` (its contraction removed: "He's", "They'll") is a sentence starter."""
     word = _CONTRACTION.sub("", word.strip(_WORD_EDGES).lower().replace("’", "'"))
@@ -212,8 +238,10 @@ def _period_ends_sentence(
     """Whether "word. next_word" ends a sentence."""
     if not word:
         return not next_word[:1].islower()
-    if _LIST_LABEL.fullmatch(word) and _only_bullets_between(text, sentence_start, word_start):
-        return False  # "1. The first item"
+    if _LIST_LABEL.fullmatch(word) and (
+        _only_bullets_between(text, sentence_start, word_start) or _after_colon(text, word_start)
+    ):
+        return False  # "1. The first item", "Steps: 1. Open it"
     if close:  # '"This is great." she said'
         return not next_word[:1].islower()
     key = word.lower()
@@ -233,23 +261,37 @@ def _period_ends_sentence(
     return True
 
 
+def _cjk_starts(text: str) -> list[int]:
+    return [
+        m.end()
+        for m in _CJK_END.finditer(text)
+        if m.end() < len(text) and not (m.group("close") and _QUOTATIVE.match(text, m.end()))
+    ]
+
+
 def _paragraph_starts(text: str) -> list[int]:
     return [m.end() for m in _PARAGRAPH.finditer(text) if m.end() < len(text)]
 
 
 def _line_starts(text: str) -> list[int]:
     """A single line break starts a sentence before a list item, or before a line that
-    starts like a sentence when the line before did not stop mid-phrase."""
+    starts like a sentence when the line before did not stop mid-phrase and was not
+    wrapped (hard-wrapped text: a line nearly as long as the longest one)."""
+    breaks = list(_LINE_BREAK.finditer(text))
+    line_starts = [0, *(m.end() for m in breaks)]
+    lengths = [m.start() - start for m, start in zip(breaks, line_starts, strict=False)]
+    width = max(lengths, default=0)
     starts = []
-    for match in _LINE_BREAK.finditer(text):
+    for match, length in zip(breaks, lengths, strict=True):
         at = match.end()
         before = text[match.start() - 1]
+        wrapped = width >= _MIN_WRAP_WIDTH and length >= _WRAPPED_SHARE * width
         if _LINE_STARTS_ITEM.match(text, at):
             starts.append(at)
-        elif not before.endswith(_LINE_CONTINUES):
+        elif not wrapped and not before.endswith(_LINE_CONTINUES):
             following = _NEXT_WORD.match(text, at)
             first = following.group(1)[:1] if following else ""
-            if first and not first.islower():
+            if first.isalnum() and not first.islower():  # "A", "5", "日"; not "-5", "and"
                 starts.append(at)
     return starts
 
