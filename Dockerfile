@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # stream-segmenter: `docker build -t stream-segmenter .` (README, "Deploy").
 # Linted by hadolint and checked by tests/unit/test_deployment.py.
 
@@ -41,8 +40,9 @@ RUN groupadd --system --gid 10001 segmenter \
     && useradd --system --uid 10001 --gid segmenter --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin segmenter
 COPY --from=deps /opt/venv /opt/venv
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/*.whl
+# (A COPY, not a BuildKit bind mount: the legacy builder builds this file too.)
+COPY --from=build /wheels /wheels
+RUN /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/*.whl
 ARG SPACY_PIPELINES=""
 # ADMIN_ADDRESS: probes reach the admin endpoint from outside the container's loopback.
 # Memory thresholds as shares of the container's memory limit (cgroup), so they follow
@@ -66,6 +66,6 @@ EXPOSE 8080
 # / stop_grace_period of 120 s).
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; host, _, port = os.environ.get('ADMIN_ADDRESS', '127.0.0.1:8080').rpartition(':'); host = '127.0.0.1' if host in ('0.0.0.0', '') else host; urllib.request.urlopen(f'http://{host}:{port}/healthz', timeout=4)"]
+    CMD ["python", "-c", "import os, sys, urllib.request; address = os.environ.get('ADMIN_ADDRESS', '127.0.0.1:8080'); host, _, port = address.rpartition(':'); address == 'off' and sys.exit(0); host = '127.0.0.1' if host in ('0.0.0.0', '') else host; urllib.request.urlopen(f'http://{host}:{port}/healthz', timeout=4)"]
 ENTRYPOINT ["stream-segmenter"]
 CMD ["run"]

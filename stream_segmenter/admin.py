@@ -38,6 +38,9 @@ class LoopHeartbeat:
     def __init__(self) -> None:
         self.last_beat: float | None = None
         self.stopping = False
+        # Set when the consumer group first answers (an assignment, even an empty one):
+        # until then the instance cannot be ready, e.g. with a mistyped bootstrap address.
+        self.joined = False
 
     def beat(self) -> None:
         self.last_beat = time.monotonic()
@@ -149,7 +152,7 @@ def _handler(
                 alive = heartbeat.alive()
                 self._send(200 if alive else 503, {"alive": alive})
             elif self.path == "/readyz":
-                ready = heartbeat.alive() and not heartbeat.stopping
+                ready = heartbeat.alive() and heartbeat.joined and not heartbeat.stopping
                 data = snapshot() or {}
                 self._send(200 if ready else 503, {"ready": ready, "state": data.get("state")})
             else:

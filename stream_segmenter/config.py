@@ -24,10 +24,13 @@ SECRET_PROPERTY = re.compile(r"password|secret|token|key(?!tab)|credential", re.
 THRESHOLD_PATTERN = re.compile(r"^\d+(\.\d+)?%?$")
 
 # Variables that start with KAFKA_ but are not librdkafka properties: ours, those of
-# Apache Kafka's own scripts, and Kubernetes service links for a Service named "kafka".
+# Apache Kafka's own scripts, and Kubernetes service links of any Service whose name
+# starts with "kafka" (kafka, kafka-bootstrap, ...: KAFKA_BOOTSTRAP_SERVICE_HOST,
+# KAFKA_BOOTSTRAP_PORT_9092_TCP_ADDR).
 _NOT_LIBRDKAFKA = re.compile(
     r"KAFKA_(BOOTSTRAP_SERVERS|HOME|OPTS|HEAP_OPTS|JVM_PERFORMANCE_OPTS|LOG4J_OPTS|JMX_OPTS"
-    r"|GC_LOG_OPTS|DEBUG|VERSION|PORT|PORT_.*|SERVICE_.*)"
+    r"|GC_LOG_OPTS|DEBUG|VERSION"
+    r"|(\w+_)?(PORT|PORT_\d+_(TCP|UDP|SCTP)(_PROTO|_PORT|_ADDR)?|SERVICE_HOST|SERVICE_PORT(_\w+)?))"
 )
 
 

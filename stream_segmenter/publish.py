@@ -52,6 +52,16 @@ def publish(
     return delivered
 
 
+TEXT_SUFFIXES = {".txt", ".text", ".md", ".rst"}
+
+
+def _document_name(relative: Path) -> str:
+    """The file's path in its folder, without a text suffix: GFDL-1.2 and GFDL-1.3 (or
+    Apache-2.0) keep their version numbers, which with_suffix("") cut off."""
+    name = str(relative)
+    return name.removesuffix(relative.suffix) if relative.suffix.lower() in TEXT_SUFFIXES else name
+
+
 def corpus_events(
     paths: Iterable[Path], lang: str | None, limit: int | None
 ) -> list[tuple[bytes, bytes]]:
@@ -61,7 +71,7 @@ def corpus_events(
     events: list[tuple[bytes, bytes]] = []
     for path in paths:
         if path.is_dir():
-            files = [(p, str(p.relative_to(path).with_suffix(""))) for p in sorted(path.rglob("*"))]
+            files = [(p, _document_name(p.relative_to(path))) for p in sorted(path.rglob("*"))]
         else:
             files = [(path, None)]
         for file, name in files:

@@ -185,6 +185,7 @@ class StreamLoop(ABC):
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", _names(partitions))
+        self.heartbeat.joined = True
         self.supervisor.on_assign(consumer, partitions, self.incremental)
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:

@@ -41,6 +41,8 @@ def test_probes_follow_the_loop(server):
     heartbeat.beat()
     supervisor.tick()
     assert call(admin, "/healthz") == (200, b'{"alive": true}')
+    assert call(admin, "/readyz")[0] == 503  # alive, but no group has answered yet
+    heartbeat.joined = True  # what the loop does on its first assignment
     status, body = call(admin, "/readyz")
     assert status == 200 and json.loads(body) == {"ready": True, "state": "normal"}
     heartbeat.stopping = True

@@ -102,6 +102,11 @@ def test_kubernetes_and_kafka_script_variables_are_not_passed_to_librdkafka():
         "KAFKA_PORT": "tcp://10.0.0.1:9092",
         "KAFKA_PORT_9092_TCP_ADDR": "10.0.0.1",
         "KAFKA_SERVICE_HOST": "10.0.0.1",
+        # a Service named kafka-bootstrap (the k8s ConfigMap's example) crashed start-up
+        "KAFKA_BOOTSTRAP_SERVICE_HOST": "10.96.0.10",
+        "KAFKA_BOOTSTRAP_SERVICE_PORT_BROKER": "9092",
+        "KAFKA_BOOTSTRAP_PORT": "tcp://10.96.0.10:9092",
+        "KAFKA_BOOTSTRAP_PORT_9092_TCP_PROTO": "tcp",
         "KAFKA_HOME": "/opt/kafka",
         "KAFKA_HEAP_OPTS": "-Xmx1g",
         "KAFKA_CLIENT_ID": "segmenter-7",

@@ -785,6 +785,7 @@ def test_the_probes_are_paths_the_admin_server_answers(admin_server):
 
     server, heartbeat = admin_server
     heartbeat.beat()
+    heartbeat.joined = True
     container = k8s_objects()["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         path = container[probe]["httpGet"]["path"]
@@ -841,3 +842,24 @@ def test_readme_names_the_variables_that_are_not_settings():
     deploy = readme[readme.index("## Deploy") :]
     for name in NOT_SETTINGS:
         assert f"`{name}`" in deploy, name
+
+
+def test_the_wheel_carries_the_sentence_data_and_the_spacy_entry_point(tmp_path):
+    """The image installs the wheel, not the source tree: without its package data the
+    build step fails (xx.json not found), and without the entry point a saved pipeline
+    with our component does not load."""
+    import zipfile
+
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path), str(REPO)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    [wheel] = tmp_path.glob("stream_segmenter-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for lang in ("en", "de", "tr", "xx"):
+        assert f"stream_segmenter/sentences/data/{lang}.json" in names
+    [entry_points] = [n for n in names if n.endswith("entry_points.txt")]
+    text = zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "[spacy_factories]" in text
+    assert "sentence_rules = stream_segmenter.sentences.component:make_sentence_rules" in text
