@@ -39,6 +39,7 @@ class Results:
     soak: RunResult | None = None
     naive: RunResult | None = None
     thresholds: tuple[int, int] = (0, 0)
+    rounds: list[tuple[float, float]] = field(default_factory=list)  # (step, 1 worker) docs/s
     elapsed_seconds: float = 0.0
 
 
@@ -167,6 +168,10 @@ def write(results: Results, out: Path) -> list[Path]:
         "with 4 words given 3 new letters and a unique ticket id, so no document repeats and "
         "the vocabulary keeps growing (the worst case for caches and vocabularies).",
         "- Reproduce: `make bench` (quick) or `make bench-long`.",
+        "- (1) and (2) are medians of "
+        f"{len(results.rounds)} alternating rounds (step, then 1 worker): "
+        + ", ".join(f"{s:,.0f}/{o:,.0f} = {o / s:.2f}" for s, o in results.rounds)
+        + " docs/s.",
         "- Throughput through the broker is the steady rate: outputs between the 10th and "
         "the 90th percentile of their timestamps (start-up, group join, the rebalance when "
         "the second worker joins, and the tail left out). The latency run's source produces "
