@@ -38,32 +38,25 @@ class SegmentResult:
 
 def sentence_spans(doc: Doc) -> Spans:
     """Offsets of each sentence with surrounding whitespace trimmed; blank sentences dropped."""
-    text = doc.text
-    spans = []
-    for sent in doc.sents:
-        start, end = sent.start_char, sent.end_char
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.append((start, end))
-    return tuple(spans)
+    return _trimmed(doc.text, ((sent.start_char, sent.end_char) for sent in doc.sents))
 
 
 def text_spans(text: str, starts: Iterable[int]) -> Spans:
     """Offsets of the sentences that begin at 0 and at each of `starts`, trimmed like
     `sentence_spans`, so both give the same result for the same sentence starts."""
-    bounds = [0, *starts, len(text)]
-    spans = []
-    for start, end in itertools.pairwise(bounds):
+    return _trimmed(text, itertools.pairwise([0, *starts, len(text)]))
+
+
+def _trimmed(text: str, spans: Iterable[tuple[int, int]]) -> Spans:
+    trimmed = []
+    for start, end in spans:
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
         if start < end:
-            spans.append((start, end))
-    return tuple(spans)
+            trimmed.append((start, end))
+    return tuple(trimmed)
 
 
 def pipeline_spans(pipeline: LoadedPipeline, texts: Sequence[str]) -> list[Spans]:
