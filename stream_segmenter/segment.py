@@ -15,7 +15,7 @@ from stream_segmenter.cache import ResultCache, Spans, cache_key
 from stream_segmenter.events import ModelInfo, Segment
 from stream_segmenter.models.loader import LoadedPipeline
 from stream_segmenter.models.pool import ModelPool
-from stream_segmenter.sentences.rules import sentence_starts
+from stream_segmenter.sentences.rules import CJK_STOPS, sentence_starts
 
 PIPE_BATCH_SIZE = 64
 # spaCy's tokenizer splits prefixes and suffixes off a whitespace-free run one character at
@@ -26,7 +26,7 @@ CHUNK_CHARS = 64
 _LONG_RUN = re.compile(rf"\S{{{LONG_RUN_CHARS},}}")
 # A run that starts like a URL is matched whole by spaCy's url_match (linear): never cut.
 _URL_START = re.compile(r"\(?(https?://|ftp://|www\.)", re.IGNORECASE)
-_CJK_STOP = re.compile(r"[。！？｡．]+[」』）〕】”’]*(?=\S)")
+_CJK_STOP = re.compile(rf"[{CJK_STOPS}]+[」』）〕】”’]*(?=\S)")
 
 
 @dataclass(frozen=True)

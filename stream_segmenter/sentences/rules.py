@@ -51,7 +51,8 @@ _END = re.compile(
     rf"(?P<close>[{CLOSERS_AFTER_END}]*+(?:[ \u00a0\u202f][»›](?=\s))?)(?P<space>\s+)"
 )
 # CJK full stops end a sentence with or without space after them.
-_CJK_END = re.compile(rf"[。！？｡．]+(?P<close>[{CLOSERS}]*+)\s*")
+CJK_STOPS = "。！？｡．"
+_CJK_END = re.compile(rf"[{CJK_STOPS}]+(?P<close>[{CLOSERS}]*+)\s*")
 # 「…。」と言った: a quotation closed before a quotative particle goes on the sentence.
 _QUOTATIVE = re.compile(r"[とっ]")
 # ". . ." and ". . . .": an omission mark inside a sentence, or a sentence end plus one.
@@ -81,7 +82,8 @@ _CONTRACTION = re.compile(r"(?:'s|'re|'ll|'ve|'d|'m|n't)$")
 _COLON = re.compile(r":(?<=\w:)\s+")
 _EMOTICON = re.compile(r"(?<!\S)(?:[:;=][-o^']?[)(\]\[DPpO3|/\\*]+|<3|\^_*\^|xD|XD)\s+")
 _EMOTICON_HINTS = (":", ";", "=", "<3", "^", "xD", "XD")
-_NON_ASCII_MARKS = re.compile(rf"[。！？｡．{BULLETS}]")
+_NON_ASCII_MARKS = re.compile(rf"[{CJK_STOPS}{BULLETS}]")
+_INLINE_SPACE = re.compile(r"[^\S\n]*")
 _LINE_CONTINUES = tuple(",;-–—(&/+=")
 _LINE_STARTS_ITEM = re.compile(rf"[{BULLETS}]|[*\-–] |\(?(?:\d{{1,2}}|[a-zA-Z])[.)]\s")
 # A line at least this share of the longest line, not ending in punctuation, was wrapped.
@@ -138,11 +140,7 @@ def sentence_starts(text: str, rules: LanguageRules) -> list[int]:
     documents have no line break, no URL, no CJK full stop, and scanning for them costs more
     than the punctuation rules themselves."""
     starts: set[int] = set()
-    if (
-        "\n" in text
-        or "\r" in text
-        or (not text.isascii() and any(c in text for c in "\x85\u2028\u2029"))
-    ):
+    if any(char in text for char in _BREAK_CHARS):
         starts.update(_paragraph_starts(text))
         starts.update(_line_starts(text))
     marks = not text.isascii() and _NON_ASCII_MARKS.search(text) is not None
@@ -183,8 +181,7 @@ def _ends_sentence(
     text: str, match: re.Match[str], rules: LanguageRules, sentence_start: int
 ) -> bool:
     punct, close = match.group("punct"), match.group("close")
-    following = _NEXT_WORD.match(text, match.end())
-    next_word = following.group(1) if following else ""
+    next_word = _NEXT_WORD.match(text, match.end()).group(1)
     lower = next_word[:1].islower()
     word_start = _word_start(text, match.start())
     word = text[word_start : match.start()].lstrip(OPENERS + BULLETS)
@@ -206,10 +203,16 @@ def _only_bullets_between(text: str, start: int, end: int) -> bool:
 
 
 def _after_colon(text: str, at: int) -> bool:
+    return _char_before(text, at, limit=8) == ":"
+
+
+def _char_before(text: str, at: int, limit: int) -> str:
+    """The character before `at`, skipping up to `limit` spaces, tabs and bullets; "" at
+    the start of the text."""
     position = at
-    while position > 0 and at - position < 8 and text[position - 1] in " \t" + BULLETS:
+    while position > 0 and at - position < limit and text[position - 1] in " \t" + BULLETS:
         position -= 1
-    return position > 0 and text[position - 1] == ":"
+    return text[position - 1] if position > 0 else ""
 
 
 def _is_starter(word: str, rules: LanguageRules) -> bool:
@@ -289,8 +292,7 @@ def _line_starts(text: str) -> list[int]:
         if _LINE_STARTS_ITEM.match(text, at):
             starts.append(at)
         elif not wrapped and not before.endswith(_LINE_CONTINUES):
-            following = _NEXT_WORD.match(text, at)
-            first = following.group(1)[:1] if following else ""
+            first = _NEXT_WORD.match(text, at).group(1)[:1]
             if first.isalnum() and not first.islower():  # "A", "5", "日"; not "-5", "and"
                 starts.append(at)
     return starts
@@ -314,10 +316,8 @@ def _list_item_starts(text: str, bullets: bool) -> list[int]:
 def _begins_sentence(text: str, at: int) -> bool:
     """Whether only spaces and bullets stand between `at` and the start of the text, a line
     break or a sentence-final mark (looking back at most 16 characters)."""
-    position = at
-    while position > 0 and at - position < 16 and text[position - 1] in " \t" + BULLETS:
-        position -= 1
-    return position == 0 or text[position - 1] in "\n.!?:…"
+    before = _char_before(text, at, limit=16)
+    return before == "" or before in "\n.!?:…"
 
 
 def _successor(value: str) -> str:
@@ -332,10 +332,8 @@ def _spaced_ellipses(text: str, starts: set[int]) -> list[tuple[int, int]]:
         spans.append((match.start(), match.end()))
         dots = match.group().count(".")
         glued = match.start() > 0 and not text[match.start() - 1].isspace()
-        following = re.compile(r"[^\S\n]*").match(text, match.end())
-        after = following.end() if following else match.end()
-        next_word = _NEXT_WORD.match(text, after)
-        capital = bool(next_word) and next_word.group(1)[:1].isupper() and after > match.end()
+        after = _INLINE_SPACE.match(text, match.end()).end()
+        capital = after > match.end() and _capitalised_at(text, after)
         if dots >= 4 and capital:
             starts.add(match.start() + 2 if glued else after)
     return spans
@@ -351,8 +349,7 @@ def _colon_starts(text: str, rules: LanguageRules) -> list[int]:
     """ "…wie folgt: Die Amerikaner…": a colon, then a sentence starter in capitals."""
     starts = []
     for match in _COLON.finditer(text):
-        next_word = _NEXT_WORD.match(text, match.end())
-        word = next_word.group(1) if next_word else ""
+        word = _NEXT_WORD.match(text, match.end()).group(1)
         if word[:1].isupper() and _is_starter(word, rules):
             starts.append(match.end())
     return starts
@@ -362,12 +359,12 @@ def _capital_after(text: str, pattern: re.Pattern[str]) -> list[int]:
     """Where a match of `pattern` (ending in space) is followed by a capitalised word: an
     emoticon ("super :) Danke"), a URL, an e-mail address or a clock time ("08:02 PM")
     ends a sentence that has no period (signatures, mail headers, pasted links)."""
-    starts = []
-    for match in pattern.finditer(text):
-        next_word = _NEXT_WORD.match(text, match.end())
-        if match.end() < len(text) and next_word and next_word.group(1)[:1].isupper():
-            starts.append(match.end())
-    return starts
+    return [m.end() for m in pattern.finditer(text) if _capitalised_at(text, m.end())]
+
+
+def _capitalised_at(text: str, at: int) -> bool:
+    """Whether the word at `at` (after any opening quotes and brackets) starts in capitals."""
+    return _NEXT_WORD.match(text, at).group(1)[:1].isupper()
 
 
 def _greeting_starts(text: str, rules: LanguageRules, sentence_starts: list[int]) -> list[int]:
@@ -377,9 +374,6 @@ def _greeting_starts(text: str, rules: LanguageRules, sentence_starts: list[int]
     starts = []
     for start in [0, *sentence_starts]:
         match = rules.greeting_pattern.match(text, start)
-        if match is None or match.end() >= len(text):
-            continue
-        next_word = _NEXT_WORD.match(text, match.end())
-        if next_word and next_word.group(1)[:1].isupper():
+        if match is not None and _capitalised_at(text, match.end()):
             starts.append(match.end())
     return starts
