@@ -28,3 +28,18 @@ def return_freed_heap() -> list[str]:
     if malloc_trim is not None:
         actions.append(f"malloc_trim:{malloc_trim(0)}")
     return actions
+
+
+def freeze_startup_objects() -> int:
+    """Move everything alive now (modules, classes, clients: never freed) out of the GC's
+    reach, so that a full collection no longer walks them.
+
+    Without this, each of CPython's automatic full collections walked ~85,000 start-up
+    objects and stopped the stream for 60-75 ms every ~10 s at 2,500 documents/s: the
+    latency tail. Pipelines load later, lazily, so they stay in the GC's reach (a frozen
+    object in a reference cycle would never be freed).
+    Returns how many objects were frozen.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
