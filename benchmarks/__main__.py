@@ -27,6 +27,8 @@ WARMUP_CHARS = 1_000_000
 LOW_MB, HIGH_MB = 300, 400  # the soak's thresholds, drawn on the memory plot
 BROKER_SETTLE_SECONDS = 30
 ROUNDS = 3
+# The latency run's paced stream begins with this many seconds that are not measured.
+LEAD_IN_SECONDS = 5
 
 
 def _median(results: list[T], key: Callable[[T], float]) -> T:
@@ -68,6 +70,7 @@ def main() -> None:
     sizes = LONG if args.long else SMOKE if args.smoke else QUICK
     mode = "long" if args.long else "smoke" if args.smoke else "quick"
     results = report.Results(mode=mode, sizes=vars(sizes))
+    rounds = 1 if args.smoke else ROUNDS
     began = time.monotonic()
 
     sentences = workloads.english_sentences(args.data)
@@ -77,21 +80,29 @@ def main() -> None:
     results.workload = (f"{len(sentences):,} EWT test+dev sentences; unique documents of "
                         f"{chars / len(unique):,.0f} characters on average")  # fmt: skip
 
-    # (1) and (2) alternate, three rounds, and the medians count: on this shared 2-core
-    # machine a single pair of runs gave ratios from 0.54 to 0.85.
-    step(f"1 and 2. the processing step alone, then end to end with 1 worker, {ROUNDS} rounds")
-    steps, ones = [], []
-    for round_number in range(1, ROUNDS + 1):
+    # (1), (2) and (3) alternate, three rounds, and the medians count: on this shared
+    # 2-core machine single runs gave (2)/(1) from 0.54 to 0.85 and (3) from 1.36 to 1.99.
+    step(f"1, 2 and 3. the processing step alone, then end to end with 1 and 2 workers, "
+         f"{rounds} rounds")  # fmt: skip
+    steps, ones, twos = [], [], []
+    for round_number in range(1, rounds + 1):
         steps.append(inprocess.processing_step(unique_events, chars, WARMUP_CHARS))
         ones.append(kafka_runs.throughput_run(
             args.bootstrap, f"w1r{round_number}", unique_events, ["stream_segmenter", "run"]
         ))  # fmt: skip
+        twos.append(kafka_runs.throughput_run(
+            args.bootstrap, f"w2r{round_number}", unique_events,
+            ["stream_segmenter", "run", "--workers", "2"],
+        ))  # fmt: skip
         print(f"    round {round_number}: step {steps[-1].docs_per_second:,.0f} docs/s, "
-              f"1 worker {ones[-1].docs_per_second:,.0f} docs/s", flush=True)  # fmt: skip
+              f"1 worker {ones[-1].docs_per_second:,.0f} docs/s, "
+              f"2 workers {twos[-1].docs_per_second:,.0f} docs/s", flush=True)  # fmt: skip
     results.step = _median(steps, lambda result: result.docs_per_second)
     results.one = _median(ones, lambda result: result.docs_per_second)
+    results.two = _median(twos, lambda result: result.docs_per_second)
     results.rounds = [
-        (s.docs_per_second, o.docs_per_second) for s, o in zip(steps, ones, strict=True)
+        (s.docs_per_second, o.docs_per_second, t.docs_per_second)
+        for s, o, t in zip(steps, ones, twos, strict=True)
     ]
     ewt = workloads.ewt_documents(args.data)
     ewt_events = workloads.as_events(ewt, "ewt")
@@ -117,10 +128,6 @@ def main() -> None:
         args.bootstrap, "eos", unique_events, ["stream_segmenter", "run"],
         {"PROCESSING_GUARANTEE": "exactly-once"},
     )  # fmt: skip
-    step("3. end to end, 2 workers in one group")
-    results.two = kafka_runs.throughput_run(
-        args.bootstrap, "w2", unique_events, ["stream_segmenter", "run", "--workers", "2"]
-    )
     rate = results.one.docs_per_second / 2
     step(f"4. latency at a fixed {rate:,.0f} docs/s (half the 1-worker maximum)")
     # The broker shares the two cores; after the throughput runs it keeps busy for a while
@@ -130,9 +137,10 @@ def main() -> None:
     count = int(rate * sizes.latency_seconds)
     paced = list(workloads.unique_documents(sentences, count, seed=4))
     warm = list(workloads.unique_documents(sentences, 3_000, seed=5))
-    results.latency = kafka_runs.latency_run(
+    lead_in = list(workloads.unique_documents(sentences, int(rate * LEAD_IN_SECONDS), seed=7))
+    results.latency, results.latency_samples = kafka_runs.latency_run(
         args.bootstrap, workloads.as_events(paced, "p", stamp=True), rate,
-        workloads.as_events(warm, "pw"),
+        workloads.as_events(warm, "pw"), workloads.as_events(lead_in, "pl"),
     )  # fmt: skip
     latencies = sorted(results.latency.latencies_ms)
     print(f"    p50 {statistics.median(latencies):.1f} ms, p99 "

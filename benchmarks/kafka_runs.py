@@ -15,6 +15,13 @@ from dataclasses import dataclass, field
 
 import psutil
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
 from stream_segmenter.kafka.clients import ensure_topics
 
@@ -99,19 +106,11 @@ def start(
 def collect_outputs(
     bootstrap: str, topic: str, expected: int, timeout: float, label: str,
     rss: RssSampler | None = None,
-) -> tuple[list[int], list[float]]:  # fmt: skip
-    """Output timestamps (ms), and latencies from metadata.sent_ms where present."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+) -> tuple[list[int], dict[bytes, tuple[int, int]]]:  # fmt: skip
+    """Output timestamps (ms); key -> (timestamp, latency) where metadata.sent_ms is set."""
+    consumer = reader(bootstrap, topic)
     stamps: list[int] = []
-    latencies: list[float] = []
+    latencies: dict[bytes, tuple[int, int]] = {}
     deadline = time.monotonic() + timeout
     last = time.monotonic()
     while len(stamps) < expected and time.monotonic() < deadline:
@@ -123,7 +122,7 @@ def collect_outputs(
             value = message.value()
             if b'"sent_ms"' in value:
                 sent = json.loads(value)["metadata"]["sent_ms"]
-                latencies.append(stamp - sent)
+                latencies[message.key()] = (stamp, stamp - sent)
         if time.monotonic() - last > PROGRESS_EVERY_SECONDS:
             last = time.monotonic()
             memory = f", RSS {rss.samples[-1][1]:,.0f} MB" if rss and rss.samples else ""
@@ -174,12 +173,31 @@ def steady_rate(stamps: list[int]) -> float:
     return (high - low) / ((ordered[high] - ordered[low]) / 1000)
 
 
+@dataclass
+class LatencySample:
+    """One measured document: when it was sent (s since the measured window began), its
+    latency, and the part of it spent before the broker had appended the input."""
+
+    sent_s: float
+    total_ms: float
+    to_broker_ms: float
+
+
 def latency_run(
     bootstrap: str, events: list[tuple[bytes, bytes]], rate: float,
-    warm: list[tuple[bytes, bytes]], env: dict[str, str] | None = None,
-) -> RunResult:  # fmt: skip
-    """A running processor fed at a fixed rate; latency = output time - send time."""
+    warm: list[tuple[bytes, bytes]], lead_in: list[tuple[bytes, bytes]],
+    env: dict[str, str] | None = None,
+) -> tuple[RunResult, list[LatencySample]]:  # fmt: skip
+    """A running processor fed at a fixed rate; latency = output time - send time.
+
+    `warm` goes first, in bulk, until its outputs are back (pipeline loaded, group joined).
+    Then one steady stream at `rate`: `lead_in` unmeasured (a source that
+    has just begun to send pays for its own first connection and requests), then `events`,
+    each stamped with its send time. The input topic stamps records with the broker's
+    append time, so each latency splits into source-to-broker and broker-to-output.
+    """
     topics = fresh_topics(bootstrap, "latency")
+    set_topic_config(bootstrap, topics["INPUT_TOPIC"], "message.timestamp.type", "LogAppendTime")
     process = start(["stream_segmenter", "run"], bootstrap, topics, env or {})
     try:
         publish(bootstrap, topics["INPUT_TOPIC"], warm)
@@ -187,20 +205,67 @@ def latency_run(
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": SOURCE_LINGER_MS})
         interval = 1.0 / rate
         began = time.monotonic()
-        for number, (key, value) in enumerate(events):
+        for number, (key, value) in enumerate([*lead_in, *events]):
             target = began + number * interval
             pause = target - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            stamped = value.replace(
-                b'"sent_ms": 0', f'"sent_ms": {int(time.time() * 1000)}'.encode()
-            )
-            producer.produce(topics["INPUT_TOPIC"], key=key, value=stamped)
+            if number >= len(lead_in):
+                value = value.replace(
+                    b'"sent_ms": 0', f'"sent_ms": {int(time.time() * 1000)}'.encode()
+                )
+            producer.produce(topics["INPUT_TOPIC"], key=key, value=value)
             producer.poll(0)
         producer.flush(60)
-        _, latencies = collect_outputs(
-            bootstrap, topics["OUTPUT_TOPIC"], len(warm) + len(events), 300, "latency"
-        )
+        total = len(warm) + len(lead_in) + len(events)
+        _, measured = collect_outputs(bootstrap, topics["OUTPUT_TOPIC"], total, 300, "latency")
+        appended = append_times(bootstrap, topics["INPUT_TOPIC"], total)
     finally:
         code = stop(process)
-    return RunResult(len(events), rate, latencies_ms=latencies, exit_code=code)
+    first = min((stamp - latency for stamp, latency in measured.values()), default=0)
+    samples = [
+        LatencySample((stamp - latency - first) / 1000, latency, appended[key] - (stamp - latency))
+        for key, (stamp, latency) in measured.items()
+    ]
+    samples.sort(key=lambda sample: sample.sent_s)
+    result = RunResult(
+        len(events), rate, latencies_ms=[s.total_ms for s in samples], exit_code=code
+    )
+    return result, samples
+
+
+def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=30)
+
+
+def append_times(bootstrap: str, topic: str, expected: int) -> dict[bytes, int]:
+    """Key -> the broker's append time of every record in `topic` (LogAppendTime)."""
+    consumer = reader(bootstrap, topic)
+    times: dict[bytes, int] = {}
+    deadline = time.monotonic() + 120
+    while len(times) < expected and time.monotonic() < deadline:
+        for message in consumer.consume(num_messages=1000, timeout=0.5):
+            if message.error() is None:
+                times[message.key()] = message.timestamp()[1]
+    consumer.close()
+    if len(times) < expected:
+        raise RuntimeError(f"only {len(times)} of {expected} inputs read back from {topic}")
+    return times
+
+
+def reader(bootstrap: str, topic: str) -> Consumer:
+    """A consumer of a whole topic, in a group of its own."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer

@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT, SHARED_DATA, require
 pytestmark = pytest.mark.integration
 
 
-def test_smoke_run_writes_the_report_and_both_plots(kafka_bootstrap, tmp_path):
+def test_smoke_run_writes_the_report_and_its_plots(kafka_bootstrap, tmp_path):
     require(SHARED_DATA / "ud")
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--smoke", "--out", str(tmp_path),
@@ -24,7 +24,8 @@ def test_smoke_run_writes_the_report_and_both_plots(kafka_bootstrap, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "BENCHMARKS.md").read_text()
     for row in ("| 2 | through the broker, 1 worker", "| 3 | through the broker, 2 workers",
-                "| 4 | latency at", "RSS growth after warm-up", "naive baseline"):  # fmt: skip
+                "| 4 | latency at", "send → broker append", "RSS growth after warm-up",
+                "naive baseline"):  # fmt: skip
         assert row in report
-    for plot in ("bench-memory.png", "bench-throughput.png"):
+    for plot in ("bench-memory.png", "bench-throughput.png", "bench-latency.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
