@@ -18,9 +18,12 @@ from stream_segmenter.segment import Segmenter, to_segments
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class RawMessage:
-    """A message as read, with where it came from; key and value bytes are kept unchanged."""
+    """A message as read, with where it came from; key and value bytes are kept unchanged.
+
+    Treated as immutable. Not frozen: a frozen dataclass's __init__ costs about 1 µs more
+    per message, and this is built for every message consumed."""
 
     key: bytes | None
     value: bytes | None
@@ -29,9 +32,10 @@ class RawMessage:
     timestamp_ms: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Outcome:
-    """Exactly one of `output` (the serialized output event) or `error` is set."""
+    """Exactly one of `output` (the serialized output event) or `error` is set (treated as
+    immutable; not frozen, for the reason given on RawMessage)."""
 
     message: RawMessage
     doc_id: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
@@ -73,9 +74,7 @@ class AtLeastOnceLoop(StreamLoop):
         self._send(dead_letter(partition, message, self.settings.dlq_topic, outcome.error))
 
     def _send(self, delivery: Delivery) -> None:
-        def on_delivery(error: KafkaError | None, _: Message) -> None:
-            self._on_delivery(delivery, error)
-
+        on_delivery = partial(self._on_delivery, delivery)  # called (error, message)
         while True:
             try:
                 self.producer.produce(
@@ -92,7 +91,9 @@ class AtLeastOnceLoop(StreamLoop):
                 self._on_delivery(delivery, exc.args[0])
                 return
 
-    def _on_delivery(self, delivery: Delivery, error: KafkaError | None) -> None:
+    def _on_delivery(
+        self, delivery: Delivery, error: KafkaError | None, _: Message | None = None
+    ) -> None:
         outcome = delivery.outcome
         if error is None:
             self.offsets.confirm(delivery.partition, delivery.offset)

@@ -22,9 +22,11 @@ REJECTED = {
 MAX_BACKOFF_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Delivery:
-    """One record to send for one input message; its offset is confirmed when it lands."""
+    """One record to send for one input message; its offset is confirmed when it lands.
+
+    Treated as immutable (a retry is a `replace`); not frozen, as RawMessage is not."""
 
     partition: TopicPartitionKey
     outcome: Outcome
