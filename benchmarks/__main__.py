@@ -2,7 +2,7 @@
 
     python -m benchmarks [--long] [--bootstrap HOST:PORT]
 
-Quick (default, a few minutes on 2 cores) or long (a 2,000,000-document soak). Needs a
+Quick (default, about 20 minutes on 2 cores) or long (a 2,000,000-document soak). Needs a
 broker: --bootstrap, else KAFKA_BOOTSTRAP_SERVERS, else the local one (make bench starts it).
 """
 
