@@ -13,7 +13,6 @@ from stream_segmenter.governor.cleanup import Cleaner
 from stream_segmenter.governor.probe import MemoryProbe
 from stream_segmenter.governor.state import MemoryStateMachine
 from stream_segmenter.governor.supervisor import Counters, MemoryLimit, MemorySupervisor
-from stream_segmenter.heap import freeze_startup_objects
 from stream_segmenter.kafka.at_least_once import AtLeastOnceLoop
 from stream_segmenter.kafka.exactly_once import ExactlyOnceLoop
 from stream_segmenter.kafka.loop import StreamLoop
@@ -55,7 +54,6 @@ class App:
     admin: AdminServer | None
 
     def run(self) -> Counters:
-        log.debug("%d start-up objects frozen out of the GC", freeze_startup_objects())
         if self.admin is not None:
             self.admin.start()
         try:

@@ -147,6 +147,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
         return run_workers(settings, args.workers, args.signals)
     from stream_segmenter.app import build_app
+    from stream_segmenter.heap import freeze_startup_objects
 
     signals: StopSignals = args.signals
     app = build_app(settings)
@@ -154,6 +155,9 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     if signals.received:
         log.info("stopped before consuming anything")
         return 0
+    # This process only runs the app from here on: what exists now lives until exit.
+    frozen = freeze_startup_objects()
+    log.debug("%d start-up objects frozen out of the GC", frozen)
     app.run()
     return app.loop.exit_code
 
