@@ -33,7 +33,7 @@ lint:
 unit: $(BIN)/stream-segmenter ## tests that need no broker
 	$(BIN)/pytest -ra tests/unit
 
-bench: setup ## benchmarks, quick (about 20 minutes on 2 cores): docs/BENCHMARKS.md and plots
+bench: setup ## benchmarks, quick (10 to 20 minutes on 2 cores): docs/BENCHMARKS.md and plots
 	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/python -m benchmarks"
 
 bench-long: setup ## benchmarks with a 2,000,000-document soak

@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import psutil
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -105,22 +105,28 @@ def start(
 
 def collect_outputs(
     bootstrap: str, topic: str, expected: int, timeout: float, label: str,
-    rss: RssSampler | None = None,
+    rss: RssSampler | None = None, append_time: bool = False,
 ) -> tuple[list[int], dict[bytes, tuple[int, int]]]:  # fmt: skip
-    """Output timestamps (ms); key -> (timestamp, latency) where metadata.sent_ms is set."""
+    """Output timestamps (ms) of each document once (a repeat is not counted); key ->
+    (timestamp, latency) where metadata.sent_ms is set. With `append_time`, a record
+    with a send time must carry the broker's append time, else the run is invalid."""
     consumer = reader(bootstrap, topic)
     stamps: list[int] = []
+    seen: set[bytes | None] = set()
     latencies: dict[bytes, tuple[int, int]] = {}
     deadline = time.monotonic() + timeout
     last = time.monotonic()
     while len(stamps) < expected and time.monotonic() < deadline:
         for message in consumer.consume(num_messages=1000, timeout=0.5):
-            if message.error():
+            if message.error() or message.key() in seen:
                 continue
-            stamp = message.timestamp()[1]
+            seen.add(message.key())
+            kind, stamp = message.timestamp()
             stamps.append(stamp)
             value = message.value()
             if b'"sent_ms"' in value:
+                if append_time and kind != TIMESTAMP_LOG_APPEND_TIME:
+                    raise RuntimeError(f"{label}: {message.key()!r} has no broker append time")
                 sent = json.loads(value)["metadata"]["sent_ms"]
                 latencies[message.key()] = (stamp, stamp - sent)
         if time.monotonic() - last > PROGRESS_EVERY_SECONDS:
@@ -175,29 +181,39 @@ def steady_rate(stamps: list[int]) -> float:
 
 @dataclass
 class LatencySample:
-    """One measured document: when it was sent (s since the measured window began), its
-    latency, and the part of it spent before the broker had appended the input."""
+    """One document: when it was sent (s since the paced stream began), its latency
+    (send to the output's append at the broker), and the part of it spent before the
+    broker had appended the input."""
 
     sent_s: float
     total_ms: float
     to_broker_ms: float
 
 
+@dataclass
+class LatencyRun:
+    result: RunResult
+    samples: list[LatencySample]  # the measured window
+    lead_in: list[LatencySample]  # the stream's first moments, reported apart
+
+
 def latency_run(
     bootstrap: str, events: list[tuple[bytes, bytes]], rate: float,
     warm: list[tuple[bytes, bytes]], lead_in: list[tuple[bytes, bytes]],
     env: dict[str, str] | None = None,
-) -> tuple[RunResult, list[LatencySample]]:  # fmt: skip
-    """A running processor fed at a fixed rate; latency = output time - send time.
+) -> LatencyRun:  # fmt: skip
+    """A running processor fed at a fixed rate; latency = output append - send time.
 
     `warm` goes first, in bulk, until its outputs are back (pipeline loaded, group joined).
-    Then one steady stream at `rate`: `lead_in` unmeasured (a source that
-    has just begun to send pays for its own first connection and requests), then `events`,
-    each stamped with its send time. The input topic stamps records with the broker's
-    append time, so each latency splits into source-to-broker and broker-to-output.
+    Then one steady stream at `rate`: `lead_in`, then `events`, each stamped with its send
+    time. The lead-in is reported apart: a source that has just begun to send pays for
+    its own first connection and requests. Both topics stamp records with the broker's
+    append time, so latency ends where a downstream consumer could first read the output
+    (the processor's linger included), and splits at the input's append.
     """
     topics = fresh_topics(bootstrap, "latency")
-    set_topic_config(bootstrap, topics["INPUT_TOPIC"], "message.timestamp.type", "LogAppendTime")
+    for topic in (topics["INPUT_TOPIC"], topics["OUTPUT_TOPIC"]):
+        set_topic_config(bootstrap, topic, "message.timestamp.type", "LogAppendTime")
     process = start(["stream_segmenter", "run"], bootstrap, topics, env or {})
     try:
         publish(bootstrap, topics["INPUT_TOPIC"], warm)
@@ -210,28 +226,31 @@ def latency_run(
             pause = target - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            if number >= len(lead_in):
-                value = value.replace(
-                    b'"sent_ms": 0', f'"sent_ms": {int(time.time() * 1000)}'.encode()
-                )
-            producer.produce(topics["INPUT_TOPIC"], key=key, value=value)
+            stamped = value.replace(
+                b'"sent_ms": 0', f'"sent_ms": {int(time.time() * 1000)}'.encode()
+            )
+            producer.produce(topics["INPUT_TOPIC"], key=key, value=stamped)
             producer.poll(0)
         producer.flush(60)
         total = len(warm) + len(lead_in) + len(events)
-        _, measured = collect_outputs(bootstrap, topics["OUTPUT_TOPIC"], total, 300, "latency")
+        _, measured = collect_outputs(
+            bootstrap, topics["OUTPUT_TOPIC"], total, 300, "latency", append_time=True
+        )
         appended = append_times(bootstrap, topics["INPUT_TOPIC"], total)
     finally:
         code = stop(process)
     first = min((stamp - latency for stamp, latency in measured.values()), default=0)
-    samples = [
-        LatencySample((stamp - latency - first) / 1000, latency, appended[key] - (stamp - latency))
-        for key, (stamp, latency) in measured.items()
-    ]
-    samples.sort(key=lambda sample: sample.sent_s)
-    result = RunResult(
-        len(events), rate, latencies_ms=[s.total_ms for s in samples], exit_code=code
-    )
-    return result, samples
+    samples: dict[bytes, LatencySample] = {}
+    for key, (stamp, latency) in measured.items():
+        kind, append = appended[key]
+        if kind != TIMESTAMP_LOG_APPEND_TIME:
+            raise RuntimeError(f"input {key!r} has no broker append time")
+        sent = stamp - latency
+        samples[key] = LatencySample((sent - first) / 1000, latency, append - sent)
+    window = sorted((samples[key] for key, _ in events), key=lambda sample: sample.sent_s)
+    start_up = sorted((samples[key] for key, _ in lead_in), key=lambda sample: sample.sent_s)
+    result = RunResult(len(events), rate, latencies_ms=[s.total_ms for s in window], exit_code=code)
+    return LatencyRun(result, window, start_up)
 
 
 def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
@@ -242,15 +261,15 @@ def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
         future.result(timeout=30)
 
 
-def append_times(bootstrap: str, topic: str, expected: int) -> dict[bytes, int]:
-    """Key -> the broker's append time of every record in `topic` (LogAppendTime)."""
+def append_times(bootstrap: str, topic: str, expected: int) -> dict[bytes, tuple[int, int]]:
+    """Key -> (timestamp type, timestamp) of every record in `topic`."""
     consumer = reader(bootstrap, topic)
-    times: dict[bytes, int] = {}
+    times: dict[bytes, tuple[int, int]] = {}
     deadline = time.monotonic() + 120
     while len(times) < expected and time.monotonic() < deadline:
         for message in consumer.consume(num_messages=1000, timeout=0.5):
             if message.error() is None:
-                times[message.key()] = message.timestamp()[1]
+                times[message.key()] = message.timestamp()
     consumer.close()
     if len(times) < expected:
         raise RuntimeError(f"only {len(times)} of {expected} inputs read back from {topic}")

@@ -37,6 +37,7 @@ class Results:
     two: RunResult | None = None
     latency: RunResult | None = None
     latency_samples: list[LatencySample] = field(default_factory=list)
+    lead_in_samples: list[LatencySample] = field(default_factory=list)
     soak: RunResult | None = None
     naive: RunResult | None = None
     thresholds: tuple[int, int] = (0, 0)
@@ -57,7 +58,10 @@ def growth(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
 
 
 def percentile(values: list[float], share: float) -> float:
+    """The value below which `share` of `values` lie (nan for no values)."""
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
@@ -113,18 +117,24 @@ def plot_throughput(results: Results, path: Path) -> None:
     plt.close(figure)
 
 
-def plot_latency(samples: list[LatencySample], rate: float, path: Path) -> None:
-    """Every measured document's latency against its send time: bursts show as spikes."""
+def plot_latency(
+    samples: list[LatencySample], lead_in: list[LatencySample], rate: float, path: Path
+) -> None:
+    """Every document's latency against its send time: bursts show as spikes."""
     figure, axes = plt.subplots(figsize=(9, 4))
-    axes.scatter([s.sent_s for s in samples], [s.total_ms for s in samples], s=2,
-                 label="send → output", color="#27a")  # fmt: skip
-    axes.scatter([s.sent_s for s in samples], [s.to_broker_ms for s in samples], s=2,
-                 label="of which send → broker append", color="#e80")  # fmt: skip
+    for points, total_label, colour in ((lead_in, "lead-in (reported apart)", "#999"),
+                                        (samples, "send → output appended", "#27a")):  # fmt: skip
+        axes.scatter([s.sent_s for s in points], [s.total_ms for s in points], s=2,
+                     label=total_label, color=colour)  # fmt: skip
+    # A log axis cannot show 0 ms: those are drawn at 0.5 ms.
+    everything = [*lead_in, *samples]
+    axes.scatter([s.sent_s for s in everything], [max(s.to_broker_ms, 0.5) for s in everything],
+                 s=2, label="of which send → input appended (0 drawn at 0.5)", color="#e80")  # fmt: skip
     p99 = percentile([s.total_ms for s in samples], 0.99)
-    axes.axhline(p99, color="#27a", linestyle=":", label=f"p99 = {p99:.0f} ms")
+    axes.axhline(p99, color="#27a", linestyle=":", label=f"p99 after the lead-in = {p99:.0f} ms")
     axes.axhline(100, color="red", linestyle="--", label="target p99 < 100 ms")
     axes.set_yscale("log")
-    axes.set_xlabel("seconds since the measured window began")
+    axes.set_xlabel("seconds since the paced stream began")
     axes.set_ylabel("latency (ms, log scale)")
     axes.set_title(f"Latency at a fixed {rate:,.0f} documents/s, 1 worker")
     axes.legend(loc="upper right", fontsize=8)
@@ -162,14 +172,22 @@ def write(results: Results, out: Path) -> list[Path]:
     plot_memory(results, memory_png)
     plot_throughput(results, throughput_png)
     latency_png = out / "bench-latency.png"
-    plot_latency(results.latency_samples, results.latency.docs_per_second, latency_png)
+    plot_latency(
+        results.latency_samples,
+        results.lead_in_samples,
+        results.latency.docs_per_second,
+        latency_png,
+    )
 
-    e2e_ratio = results.one.docs_per_second / results.step.docs_per_second
-    scaling = results.two.docs_per_second / results.one.docs_per_second
+    # Each round's ratio compares runs made minutes apart; the median of those ratios
+    # counts (the ratio of two medians could pair runs from different rounds).
+    e2e_ratio = statistics.median(one / step for step, one, _ in results.rounds)
+    scaling = statistics.median(two / one for _, one, two in results.rounds)
     lat = results.latency.latencies_ms
     p50, p95, p99 = (percentile(lat, q) for q in (0.5, 0.95, 0.99))
     to_broker = [sample.to_broker_ms for sample in results.latency_samples]
     broker_p50, broker_p99 = (percentile(to_broker, q) for q in (0.5, 0.99))
+    lead_in = [sample.total_ms for sample in results.lead_in_samples]
     low, high = results.thresholds
     after, end, soak_growth = growth(results.soak.rss)
     naive_after, naive_end, naive_growth = growth(results.naive.rss)
@@ -195,9 +213,10 @@ def write(results: Results, out: Path) -> list[Path]:
         "with 4 words given 3 new letters and a unique ticket id, so no document repeats and "
         "the vocabulary keeps growing (the worst case for caches and vocabularies).",
         "- Reproduce: `make bench` (quick) or `make bench-long`.",
-        "- (1), (2) and (3) are medians of "
-        f"{len(results.rounds)} alternating rounds (step, 1 worker, 2 workers; docs/s, with "
-        "(2)/(1) and 2 workers / 1): "
+        "- (1), (2) and (3) come from "
+        f"{len(results.rounds)} alternating rounds; the rates shown are each measure's "
+        "median, and the ratios judged are the medians of the per-round ratios (step, 1 "
+        "worker, 2 workers; docs/s, with (2)/(1) and 2 workers / 1): "
         + "; ".join(
             f"{s:,.0f}, {o:,.0f}, {t:,.0f} ({o / s:.2f}, {t / o:.2f}×)"
             for s, o, t in results.rounds
@@ -206,13 +225,17 @@ def write(results: Results, out: Path) -> list[Path]:
         "- Throughput through the broker is the steady rate: outputs between the 10th and "
         "the 90th percentile of their timestamps (start-up, group join, the rebalance when "
         "the second worker joins, and the tail left out).",
-        "- Latency: the source produces like a default librdkafka producer (5 ms linger; the "
-        "send time is stamped before the linger, so latency includes it) in one steady "
-        "stream, whose first 5 s are a lead-in that is not measured (a source that has just "
-        "begun pays for its first connection and requests). The input topic stamps records "
-        "with the broker's append time, which splits each latency in two: "
-        f"send → broker append p50 {broker_p50:.0f} ms, p99 {broker_p99:.0f} ms; the rest is "
-        "the processor (fetch, segment, produce).",
+        "- Latency runs from the send time to the output's append at the broker, when a "
+        "downstream consumer could first read it (the processor's own 5 ms linger "
+        "included). The source produces like a default librdkafka producer (5 ms linger; "
+        "the send time is stamped before the linger, so latency includes it) in one steady "
+        "stream. Its first second is a lead-in, reported apart because a source that has "
+        "just begun pays for its first connection and requests: "
+        f"{len(lead_in):,} documents, p99 {percentile(lead_in, 0.99):.0f} ms, max "
+        f"{max(lead_in, default=float('nan')):.0f} ms. Both topics stamp records with the "
+        "broker's append time, which splits each latency in two: send → input appended "
+        f"p50 {broker_p50:.0f} ms, p99 {broker_p99:.0f} ms; the rest is the processor "
+        "(fetch, segment, produce, linger) and the output's append.",
         "",
         "## Targets",
         "",
@@ -222,12 +245,12 @@ def write(results: Results, out: Path) -> list[Path]:
         f"{results.step.docs_per_second:,.0f} docs/s, {results.step.chars_per_second / 1e6:.2f} M chars/s | | |",
         f"| 1 | same, UD English EWT test documents | {results.step_ewt.docs_per_second:,.0f} docs/s, "
         f"{results.step_ewt.chars_per_second / 1e6:.2f} M chars/s | | |",
-        f"| 2 | through the broker, 1 worker | {results.one.docs_per_second:,.0f} docs/s = "
-        f"{e2e_ratio:.2f} × (1) | ≥ 0.85 × (1) | {verdict(e2e_ratio >= 0.85)} |",
+        f"| 2 | through the broker, 1 worker | {results.one.docs_per_second:,.0f} docs/s; "
+        f"{e2e_ratio:.2f} × (1) per round (median) | ≥ 0.85 × (1) | {verdict(e2e_ratio >= 0.85)} |",
         f"| 2b | through the broker, 1 worker, exactly-once (a transaction per batch) | "
         f"{results.eos.docs_per_second:,.0f} docs/s = {results.eos.docs_per_second / results.one.docs_per_second:.2f} × at-least-once | | |",
-        f"| 3 | through the broker, 2 workers | {results.two.docs_per_second:,.0f} docs/s = "
-        f"{scaling:.2f} × 1 worker | ≥ 1.5× | {verdict(scaling >= 1.5)} |",
+        f"| 3 | through the broker, 2 workers | {results.two.docs_per_second:,.0f} docs/s; "
+        f"{scaling:.2f} × 1 worker per round (median) | ≥ 1.5× | {verdict(scaling >= 1.5)} |",
         f"| 4 | latency at {results.latency.docs_per_second:,.0f} docs/s (half of (2)), broker settled 30 s first, "
         f"{len(lat):,} documents | p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms | "
         f"p99 < 100 ms | {verdict(p99 < 100)} |",
@@ -247,7 +270,7 @@ def write(results: Results, out: Path) -> list[Path]:
         "",
         "![Throughput](bench-throughput.png)",
         "",
-        "![Latency over the measured window](bench-latency.png)",
+        "![Latency over time](bench-latency.png)",
         "",
         "## The price of bounded memory",
         "",

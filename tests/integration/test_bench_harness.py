@@ -24,7 +24,7 @@ def test_smoke_run_writes_the_report_and_its_plots(kafka_bootstrap, tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = (tmp_path / "BENCHMARKS.md").read_text()
     for row in ("| 2 | through the broker, 1 worker", "| 3 | through the broker, 2 workers",
-                "| 4 | latency at", "send → broker append", "RSS growth after warm-up",
+                "| 4 | latency at", "send → input appended", "lead-in", "RSS growth after warm-up",
                 "naive baseline"):  # fmt: skip
         assert row in report
     for plot in ("bench-memory.png", "bench-throughput.png", "bench-latency.png"):
