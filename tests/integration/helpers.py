@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from confluent_kafka import Consumer, Message, Producer
 
@@ -89,6 +90,13 @@ def read_topics(
     return records
 
 
+def _catches(pid: int, signum: int) -> bool:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    return False
+
+
 class ProcessorProcess:
     """`stream-segmenter run` as a child process, with its log kept for failure messages."""
 
@@ -119,6 +127,16 @@ class ProcessorProcess:
 
     def running(self) -> bool:
         return self.process.poll() is None
+
+    def wait_catching_sigterm(self, timeout: float = 30.0) -> None:
+        """Until the process has installed its SIGTERM handler (Linux: SigCgt in
+        /proc/PID/status). Before that, the interpreter is still starting and a SIGTERM
+        kills it like any process: a test that signals 'during start-up' waits for this."""
+        deadline = time.monotonic() + timeout
+        while not _catches(self.process.pid, signal.SIGTERM):
+            assert self.running(), self.output()
+            assert time.monotonic() < deadline, "no SIGTERM handler: " + self.output()
+            time.sleep(0.01)
 
     def stop(self, timeout: float = 60.0) -> int:
         if self.running():
