@@ -11,17 +11,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import psutil
-from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Producer
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    ResourceType,
-)
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Message, Producer
 
 from stream_segmenter.kafka.clients import ensure_topics
 
@@ -33,7 +27,9 @@ PROGRESS_EVERY_SECONDS = 5.0
 SOURCE_LINGER_MS = 5
 
 
-def fresh_topics(bootstrap: str, label: str) -> dict[str, str]:
+def fresh_topics(
+    bootstrap: str, label: str, topic_config: dict[str, str] | None = None
+) -> dict[str, str]:
     run = f"bench-{label}-{uuid.uuid4().hex[:6]}"
     topics = {
         "INPUT_TOPIC": f"{run}.documents",
@@ -41,7 +37,7 @@ def fresh_topics(bootstrap: str, label: str) -> dict[str, str]:
         "DLQ_TOPIC": f"{run}.dlq",
         "TELEMETRY_TOPIC": f"{run}.telemetry",
     }
-    ensure_topics(bootstrap, topics.values(), partitions=4)
+    ensure_topics(bootstrap, topics.values(), partitions=4, topic_config=topic_config)
     return {**topics, "GROUP_ID": run}
 
 
@@ -103,40 +99,51 @@ def start(
     return subprocess.Popen([sys.executable, "-m", *command], env=full_env)
 
 
+def read_topic(
+    bootstrap: str, topic: str, expected: int, timeout: float, label: str,
+    rss: RssSampler | None = None,
+) -> Iterator[Message]:  # fmt: skip
+    """Each record of `topic` from the start, once per key (a repeat is skipped), until
+    `expected` keys were read; raises if fewer arrive within `timeout`."""
+    consumer = reader(bootstrap, topic)
+    seen: set[bytes | None] = set()
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    try:
+        while len(seen) < expected and time.monotonic() < deadline:
+            for message in consumer.consume(num_messages=1000, timeout=0.5):
+                if message.error() or message.key() in seen:
+                    continue
+                seen.add(message.key())
+                yield message
+            if time.monotonic() - last > PROGRESS_EVERY_SECONDS:
+                last = time.monotonic()
+                memory = f", RSS {rss.samples[-1][1]:,.0f} MB" if rss and rss.samples else ""
+                print(f"    {label}: {len(seen):,}/{expected:,} records{memory}", flush=True)
+    finally:
+        consumer.close()
+    if len(seen) < expected:
+        raise RuntimeError(f"{label}: only {len(seen)} of {expected} records in {timeout}s")
+
+
 def collect_outputs(
     bootstrap: str, topic: str, expected: int, timeout: float, label: str,
     rss: RssSampler | None = None, append_time: bool = False,
 ) -> tuple[list[int], dict[bytes, tuple[int, int]]]:  # fmt: skip
-    """Output timestamps (ms) of each document once (a repeat is not counted); key ->
-    (timestamp, latency) where metadata.sent_ms is set. With `append_time`, a record
-    with a send time must carry the broker's append time, else the run is invalid."""
-    consumer = reader(bootstrap, topic)
+    """Output timestamps (ms) of each document once; key -> (send time, output timestamp)
+    where metadata.sent_ms is set. With `append_time`, a record with a send time must
+    carry the broker's append time, else the run is invalid."""
     stamps: list[int] = []
-    seen: set[bytes | None] = set()
-    latencies: dict[bytes, tuple[int, int]] = {}
-    deadline = time.monotonic() + timeout
-    last = time.monotonic()
-    while len(stamps) < expected and time.monotonic() < deadline:
-        for message in consumer.consume(num_messages=1000, timeout=0.5):
-            if message.error() or message.key() in seen:
-                continue
-            seen.add(message.key())
-            kind, stamp = message.timestamp()
-            stamps.append(stamp)
-            value = message.value()
-            if b'"sent_ms"' in value:
-                if append_time and kind != TIMESTAMP_LOG_APPEND_TIME:
-                    raise RuntimeError(f"{label}: {message.key()!r} has no broker append time")
-                sent = json.loads(value)["metadata"]["sent_ms"]
-                latencies[message.key()] = (stamp, stamp - sent)
-        if time.monotonic() - last > PROGRESS_EVERY_SECONDS:
-            last = time.monotonic()
-            memory = f", RSS {rss.samples[-1][1]:,.0f} MB" if rss and rss.samples else ""
-            print(f"    {label}: {len(stamps):,}/{expected:,} outputs{memory}", flush=True)
-    consumer.close()
-    if len(stamps) < expected:
-        raise RuntimeError(f"{label}: only {len(stamps)} of {expected} outputs in {timeout}s")
-    return stamps, latencies
+    sent_and_output: dict[bytes, tuple[int, int]] = {}
+    for message in read_topic(bootstrap, topic, expected, timeout, label, rss):
+        kind, stamp = message.timestamp()
+        stamps.append(stamp)
+        value = message.value()
+        if b'"sent_ms"' in value:
+            if append_time and kind != TIMESTAMP_LOG_APPEND_TIME:
+                raise RuntimeError(f"{label}: {message.key()!r} has no broker append time")
+            sent_and_output[message.key()] = (json.loads(value)["metadata"]["sent_ms"], stamp)
+    return stamps, sent_and_output
 
 
 def stop(process: subprocess.Popen[bytes]) -> int | None:
@@ -211,9 +218,7 @@ def latency_run(
     append time, so latency ends where a downstream consumer could first read the output
     (the processor's linger included), and splits at the input's append.
     """
-    topics = fresh_topics(bootstrap, "latency")
-    for topic in (topics["INPUT_TOPIC"], topics["OUTPUT_TOPIC"]):
-        set_topic_config(bootstrap, topic, "message.timestamp.type", "LogAppendTime")
+    topics = fresh_topics(bootstrap, "latency", {"message.timestamp.type": "LogAppendTime"})
     process = start(["stream_segmenter", "run"], bootstrap, topics, env or {})
     try:
         publish(bootstrap, topics["INPUT_TOPIC"], warm)
@@ -239,41 +244,23 @@ def latency_run(
         appended = append_times(bootstrap, topics["INPUT_TOPIC"], total)
     finally:
         code = stop(process)
-    first = min((stamp - latency for stamp, latency in measured.values()), default=0)
+    first = min((sent for sent, _ in measured.values()), default=0)
     samples: dict[bytes, LatencySample] = {}
-    for key, (stamp, latency) in measured.items():
+    for key, (sent, output) in measured.items():
         kind, append = appended[key]
         if kind != TIMESTAMP_LOG_APPEND_TIME:
             raise RuntimeError(f"input {key!r} has no broker append time")
-        sent = stamp - latency
-        samples[key] = LatencySample((sent - first) / 1000, latency, append - sent)
+        samples[key] = LatencySample((sent - first) / 1000, output - sent, append - sent)
     window = sorted((samples[key] for key, _ in events), key=lambda sample: sample.sent_s)
     start_up = sorted((samples[key] for key, _ in lead_in), key=lambda sample: sample.sent_s)
     result = RunResult(len(events), rate, latencies_ms=[s.total_ms for s in window], exit_code=code)
     return LatencyRun(result, window, start_up)
 
 
-def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
-    resource = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[entry])
-    for future in admin.incremental_alter_configs([resource]).values():
-        future.result(timeout=30)
-
-
 def append_times(bootstrap: str, topic: str, expected: int) -> dict[bytes, tuple[int, int]]:
     """Key -> (timestamp type, timestamp) of every record in `topic`."""
-    consumer = reader(bootstrap, topic)
-    times: dict[bytes, tuple[int, int]] = {}
-    deadline = time.monotonic() + 120
-    while len(times) < expected and time.monotonic() < deadline:
-        for message in consumer.consume(num_messages=1000, timeout=0.5):
-            if message.error() is None:
-                times[message.key()] = message.timestamp()
-    consumer.close()
-    if len(times) < expected:
-        raise RuntimeError(f"only {len(times)} of {expected} inputs read back from {topic}")
-    return times
+    records = read_topic(bootstrap, topic, expected, 120, f"{topic} read back")
+    return {message.key(): message.timestamp() for message in records}
 
 
 def reader(bootstrap: str, topic: str) -> Consumer:
