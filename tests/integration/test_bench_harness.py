@@ -29,3 +29,15 @@ def test_smoke_run_writes_the_report_and_its_plots(kafka_bootstrap, tmp_path):
         assert row in report
     for plot in ("bench-memory.png", "bench-throughput.png", "bench-latency.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
+
+
+def test_a_processor_that_dies_ends_the_run_with_its_exit_code(kafka_bootstrap):
+    """The harness must not wait out its timeout for outputs that can no longer come."""
+    from benchmarks.kafka_runs import throughput_run
+
+    events = [(f"d{n}".encode(), b'{"doc_id": "d%d", "text": "Hi."}' % n) for n in range(20)]
+    with pytest.raises(RuntimeError, match=r"dead: the processor exited with 2 after 0 of 20"):
+        throughput_run(
+            kafka_bootstrap, "dead", events, ["stream_segmenter", "run"],
+            {"MEMORY_THRESHOLD_MB": "lots"}, timeout=120,
+        )  # fmt: skip
