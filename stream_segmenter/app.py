@@ -88,7 +88,7 @@ def build_app(settings: Settings) -> App:
         producer = Producer(producer_config(settings))
         consumer = consumer_config(settings)
         Consumer(consumer).close()  # librdkafka checks the consumer's properties here
-    except KafkaException as exc:
+    except (KafkaException, TypeError, ValueError) as exc:  # the Python client checks types
         raise config_error(exc, settings) from None
     publisher = TelemetryPublisher(
         telemetry_producer, settings.telemetry_topic, settings.instance_id

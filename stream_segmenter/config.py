@@ -34,6 +34,21 @@ _NOT_LIBRDKAFKA = re.compile(
 )
 
 
+# librdkafka properties the processing guarantees rest on: a KAFKA_* variable that set one
+# would win over ours and break them without a word (KAFKA_ENABLE_AUTO_COMMIT=true commits
+# offsets whose outputs were never confirmed), so it stops start-up instead.
+OWNED_PROPERTIES = {
+    "group.id": "set it with GROUP_ID",
+    "enable.auto.commit": "offsets are committed only once their outputs are confirmed",
+    "enable.auto.offset.store": "offsets are committed only once their outputs are confirmed",
+    "enable.idempotence": "the producer is idempotent so that a retried send never repeats",
+    "acks": "outputs count as confirmed only when every in-sync replica has them",
+    "delivery.report.only.error": "each delivery report moves the committable offset",
+    "transactional.id": "set it with TRANSACTIONAL_ID",
+    "isolation.level": "set by the processing guarantee",
+}
+
+
 def _default_instance_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -172,6 +187,10 @@ def variable_name(property: str) -> str:
 
 def load_settings() -> Settings:
     """Read and validate the environment; raise ConfigError with one line naming the variable."""
+    for name in sorted(os.environ):
+        reason = OWNED_PROPERTIES.get(property_name(name)) if name.startswith("KAFKA_") else None
+        if reason is not None:
+            raise ConfigError(f"invalid configuration: {name}: set by stream-segmenter ({reason})")
     try:
         return Settings()  # type: ignore[call-arg]
     except ValidationError as exc:

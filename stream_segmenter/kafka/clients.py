@@ -53,10 +53,12 @@ librdkafka_log.addFilter(_RepeatFilter(CLIENT_ERROR_LOG_EVERY_SECONDS))
 def config_error(exc: Exception, settings: Settings) -> ConfigError:
     """One line naming the KAFKA_* variable librdkafka refused (it names the property)."""
     text = str(exc.args[0] if exc.args else exc)
-    found = re.search(r'property:? "([a-z0-9_.]+)"', text)
-    name = variable_name(found.group(1)) if found else "KAFKA_*"
+    # librdkafka: 'property "foo.bar"'; the Python client: 'Expected foo.bar to be bool type'.
+    found = re.search(r'property:? "([a-z0-9_.]+)"|^Expected ([a-z0-9_.]+) to be', text)
+    key = found and (found.group(1) or found.group(2))
+    name = variable_name(key) if key else "KAFKA_*"
     reason = getattr(exc.args[0], "str", lambda: text)() if exc.args else text
-    if found and SECRET_PROPERTY.search(found.group(1)):
+    if key and SECRET_PROPERTY.search(key):
         reason = re.sub(r'value "[^"]*"', 'value "***"', reason)  # never echo a secret
     return ConfigError(f"invalid configuration: {name}: {reason}")
 

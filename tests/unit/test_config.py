@@ -164,3 +164,37 @@ def test_secrets_are_never_echoed(monkeypatch):
     )
     message = str(config_error(refused, load_settings()))
     assert "KAFKA_SASL_PASSWORD" in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("KAFKA_DELIVERY_REPORT_ONLY_ERROR", "true", "each delivery report moves"),
+        ("KAFKA_ENABLE_AUTO_COMMIT", "true", "only once their outputs are confirmed"),
+        ("KAFKA_ACKS", "1", "every in-sync replica"),
+        ("KAFKA_GROUP_ID", "other", "set it with GROUP_ID"),
+    ],
+)
+def test_a_property_the_guarantees_rest_on_cannot_be_overridden(monkeypatch, variable, value, says):
+    """Found in review: KAFKA_DELIVERY_REPORT_ONLY_ERROR=true ended start-up in a TypeError
+    traceback, and had it been accepted no offset would ever have been committed."""
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid configuration: {variable}: set by stream-segmenter (")
+    assert says in message and "\n" not in message
+
+
+def test_a_type_the_python_client_refuses_is_named_by_its_variable():
+    from confluent_kafka import Producer
+
+    from stream_segmenter.kafka.clients import config_error
+
+    with pytest.raises(TypeError) as refused:
+        Producer({"bootstrap.servers": "127.0.0.1:1", "delivery.report.only.error": "yes"})
+    message = str(config_error(refused.value, Settings()))  # type: ignore[call-arg]
+    assert message == (
+        "invalid configuration: KAFKA_DELIVERY_REPORT_ONLY_ERROR: "
+        "Expected delivery.report.only.error to be bool type, not str"
+    )
