@@ -104,6 +104,7 @@ def main() -> None:
         (s.docs_per_second, o.docs_per_second, t.docs_per_second)
         for s, o, t in zip(steps, ones, twos, strict=True)
     ]
+    results.round_runs = list(zip(ones, twos, strict=True))
     ewt = workloads.ewt_documents(args.data)
     ewt_events = workloads.as_events(ewt, "ewt")
     results.step_ewt = inprocess.processing_step(

@@ -65,13 +65,39 @@ def publish(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> No
     assert producer.flush(120) == 0
 
 
+def local_broker() -> psutil.Process | None:
+    """The Kafka broker process on this machine, if exactly one runs here (None for a
+    remote broker): its CPU is reported beside the workers', since they share the cores."""
+    brokers = [
+        process
+        for process in psutil.process_iter(["cmdline"])
+        if "kafka.Kafka" in (process.info["cmdline"] or [])
+    ]
+    return brokers[0] if len(brokers) == 1 else None
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:  # a worker that has just exited
+            continue
+        total += times.user + times.system
+    return total
+
+
 class RssSampler(threading.Thread):
-    """RSS of a process and its children (workers), once a second."""
+    """RSS of a process and its children (workers), once a second; with it the CPU
+    seconds they and the local broker have used, to tell who used the cores when."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
+        self.broker = local_broker()
         self.samples: list[tuple[float, float]] = []  # (seconds since start, MB)
+        # (epoch seconds, processor CPU seconds, broker CPU seconds or nan)
+        self.cpu: list[tuple[float, float, float]] = []
         self.done = threading.Event()
         self.started = time.monotonic()
 
@@ -82,8 +108,18 @@ class RssSampler(threading.Thread):
                 rss = sum(p.memory_info().rss for p in processes if p.is_running())
             except psutil.Error:
                 return
+            broker = cpu_seconds([self.broker]) if self.broker else float("nan")
+            self.cpu.append((time.time(), cpu_seconds(processes), broker))
             self.samples.append((time.monotonic() - self.started, rss / 2**20))
             self.done.wait(1.0)
+
+    def cores(self, begin: float, end: float) -> tuple[float, float] | None:
+        """(processor cores, broker cores) used on average between two epoch times."""
+        inside = [sample for sample in self.cpu if begin <= sample[0] <= end]
+        if len(inside) < 2 or inside[-1][0] - inside[0][0] < 1:
+            return None
+        (t0, p0, b0), (t1, p1, b1) = inside[0], inside[-1]
+        return (p1 - p0) / (t1 - t0), (b1 - b0) / (t1 - t0)
 
 
 @dataclass
@@ -93,6 +129,9 @@ class RunResult:
     rss: list[tuple[float, float]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     exit_code: int | None = None
+    # Cores used in the steady window by the processor (all its workers) and the local
+    # broker (nan if the broker is not on this machine); None if the window was too short.
+    cores: tuple[float, float] | None = None
 
 
 def start(
@@ -190,7 +229,11 @@ def throughput_run(
     finally:
         rss.done.set()
         code = stop(process)
-    return RunResult(len(stamps), steady_rate(stamps), rss.samples, exit_code=code)
+    begin, end = steady_window(stamps)
+    return RunResult(
+        len(stamps), steady_rate(stamps), rss.samples, exit_code=code,
+        cores=rss.cores(begin / 1000, end / 1000),
+    )  # fmt: skip
 
 
 def wait_for_records(
@@ -238,6 +281,15 @@ def steady_rate(stamps: list[int]) -> float:
     if high - low < 10 or ordered[high] == ordered[low]:
         return (len(ordered) - 1) / max((ordered[-1] - ordered[0]) / 1000, 1e-3)
     return (high - low) / ((ordered[high] - ordered[low]) / 1000)
+
+
+def steady_window(stamps: list[int]) -> tuple[int, int]:
+    """The output times (ms) of the 10th and the 90th percentile: steady_rate's window."""
+    ordered = sorted(stamps)
+    low, high = len(ordered) // 10, len(ordered) * 9 // 10
+    if high - low < 10 or ordered[high] == ordered[low]:
+        return ordered[0], ordered[-1]
+    return ordered[low], ordered[high]
 
 
 @dataclass

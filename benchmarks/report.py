@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 WARM_UP_SHARE = 0.2  # RSS growth is measured after the first 20% of the soak
+CORES = os.cpu_count() or 1
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Results:
     thresholds: tuple[int, int] = (0, 0)
     # (step, 1 worker, 2 workers) docs/s, per round
     rounds: list[tuple[float, float, float]] = field(default_factory=list)
+    round_runs: list[tuple[RunResult, RunResult]] = field(default_factory=list)  # 1, 2 workers
     elapsed_seconds: float = 0.0
 
 
@@ -151,6 +154,33 @@ def _short(strategy: str) -> str:
         if strategy.startswith(prefix):
             return label
     return strategy
+
+
+def _cores(run: RunResult) -> tuple[str, str, str]:
+    """(processor cores, broker cores, cores left) as table cells."""
+    if run.cores is None:
+        return "–", "–", "–"
+    processor, broker = run.cores
+    if broker != broker:  # nan: the broker is not on this machine
+        return f"{processor:.2f}", "–", "–"
+    return f"{processor:.2f}", f"{broker:.2f}", f"{CORES - processor - broker:.2f}"
+
+
+def _cores_table(results: Results) -> list[str]:
+    runs: list[tuple[str, RunResult]] = []
+    for number, (one, two) in enumerate(results.round_runs, start=1):
+        runs += [(f"round {number}, 1 worker", one), (f"round {number}, 2 workers", two)]
+    assert results.eos and results.soak and results.naive
+    runs += [("2b, exactly-once, 1 worker", results.eos), ("5, soak, 1 worker", results.soak),
+             ("5, naive loop", results.naive)]  # fmt: skip
+    rows = [
+        "| run | docs/s | processor cores | broker cores | cores left |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, run in runs:
+        processor, broker, left = _cores(run)
+        rows.append(f"| {name} | {run.docs_per_second:,.0f} | {processor} | {broker} | {left} |")
+    return rows
 
 
 def _strategy_table(strategies: list[StrategyResult]) -> list[str]:
@@ -300,6 +330,17 @@ def write(results: Results, out: Path) -> list[Path]:
         "and the store stops growing. Recycling the pipeline also bounds the store, but by a "
         "window of documents, pays the warm-up again after every reload, and for a trained "
         "pipeline a reload from disk as well.",
+        "",
+        "## Where the cores went",
+        "",
+        f"CPU used in each run's steady window (the one its rate is measured over), from "
+        f"the processes' own CPU times sampled every second; {CORES} cores in all. One worker "
+        "is one Python process whose main thread decodes, segments and produces: it cannot "
+        "use much more than one core (librdkafka's threads add a little), so (2) is bounded "
+        "by the share of that thread the segmentation takes. Two workers share the cores "
+        "with the broker: the cores left show how much more there was to take.",
+        "",
+        *_cores_table(results),
         "",
         "## Soak details",
         "",

@@ -25,7 +25,7 @@ def test_smoke_run_writes_the_report_and_its_plots(kafka_bootstrap, tmp_path):
     report = (tmp_path / "BENCHMARKS.md").read_text()
     for row in ("| 2 | through the broker, 1 worker", "| 3 | through the broker, 2 workers",
                 "| 4 | latency at", "send → input appended", "lead-in", "RSS growth after warm-up",
-                "naive baseline"):  # fmt: skip
+                "naive baseline", "## Where the cores went", "| round 1, 2 workers |"):  # fmt: skip
         assert row in report
     for plot in ("bench-memory.png", "bench-throughput.png", "bench-latency.png"):
         assert (tmp_path / plot).read_bytes().startswith(b"\x89PNG")
