@@ -244,7 +244,8 @@ def write(results: Results, out: Path) -> list[Path]:
         "the vocabulary keeps growing (the worst case for caches and vocabularies).",
         "- Reproduce: `make bench` (quick) or `make bench-long`.",
         "- (1), (2) and (3) come from "
-        f"{len(results.rounds)} alternating rounds; the rates shown are each measure's "
+        f"{len(results.rounds)} alternating rounds over the same "
+        f"{results.sizes['throughput_docs']:,} unique documents; the rates shown are each measure's "
         "median, and the ratios judged are the medians of the per-round ratios (step, 1 "
         "worker, 2 workers; docs/s, with (2)/(1) and 2 workers / 1): "
         + "; ".join(
