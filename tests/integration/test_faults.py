@@ -25,9 +25,9 @@ COPIES = 16  # 316 EWT documents × 16 = 5,056
 FAST_FAILOVER = {"KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
 
 
-def stream(ewt_test) -> list[tuple[bytes, bytes]]:
+def stream(ewt_test, copies: int = COPIES) -> list[tuple[bytes, bytes]]:
     events = []
-    for copy in range(COPIES):
+    for copy in range(copies):
         for document in read_conllu(ewt_test):
             doc_id = f"{document.doc_id}#{copy}"
             events.append(
@@ -37,9 +37,9 @@ def stream(ewt_test) -> list[tuple[bytes, bytes]]:
 
 
 @contextmanager
-def published(kafka_bootstrap, topics, ewt_test, read_committed: bool = False):
-    """The 5,056-document stream published, and a watcher of the output topic."""
-    events = stream(ewt_test)
+def published(kafka_bootstrap, topics, ewt_test, read_committed: bool = False, copies=COPIES):
+    """The 5,056-document stream (by default) published, and a watcher of the output topic."""
+    events = stream(ewt_test, copies)
     produce_all(kafka_bootstrap, topics["INPUT_TOPIC"], events)
     output = topics["OUTPUT_TOPIC"]
     watcher = TopicWatcher(kafka_bootstrap, [output], read_committed=read_committed)
@@ -121,8 +121,16 @@ def test_members_join_and_leave_mid_stream(kafka_bootstrap, topics, ewt_test):
     assert set(counts) == {key.decode() for key, _ in events}
 
 
+# SIGTERM must land while input is left: on a faster machine the processor finished all
+# 5,056 documents between the 2,000th output and the signal, and the test failed (it
+# would otherwise have checked an idle processor). 40,448 leave it many seconds of work.
+SIGTERM_COPIES = 128
+
+
 def test_sigterm_mid_stream_commits_what_it_did(kafka_bootstrap, topics, ewt_test):
-    with published(kafka_bootstrap, topics, ewt_test) as (events, output, watcher, reach):
+    with published(kafka_bootstrap, topics, ewt_test, copies=SIGTERM_COPIES) as (
+        events, output, watcher, reach,
+    ):  # fmt: skip
         with ProcessorProcess(
             kafka_bootstrap, topics, BATCH_SIZE="4", ADMIN_ADDRESS="off"
         ) as processor:
@@ -130,6 +138,7 @@ def test_sigterm_mid_stream_commits_what_it_did(kafka_bootstrap, topics, ewt_tes
             assert processor.stop() == 0, processor.output()
             stopped = processor.output()
         done = int(stopped.split("stopped: ")[1].split(" documents")[0])
+        print(f"SIGTERM after 2,000 outputs: {done:,} of {len(events):,} documents done")
         assert 2000 <= done < len(events)
         admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
         request = [TopicPartition(topics["INPUT_TOPIC"], p) for p in range(3)]
