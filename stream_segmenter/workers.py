@@ -25,10 +25,14 @@ log = logging.getLogger(__name__)
 
 
 def worker_environment(settings: Settings, index: int) -> dict[str, str]:
-    """Each worker gets its own instance id and, when the admin port is fixed, port + index."""
+    """Each worker gets its own instance id, transactional id, static group member id
+    (two members with one `group.instance.id` fence each other) and, when the admin port
+    is fixed, port + index."""
     env = {**os.environ, "INSTANCE_ID": f"{settings.instance_id}-w{index}"}
     if settings.transactional_id:
         env["TRANSACTIONAL_ID"] = f"{settings.transactional_id}-w{index}"
+    if os.environ.get("KAFKA_GROUP_INSTANCE_ID"):
+        env["KAFKA_GROUP_INSTANCE_ID"] = f"{os.environ['KAFKA_GROUP_INSTANCE_ID']}-w{index}"
     address = settings.admin_host_port
     if address is not None and address[1] != 0:
         env["ADMIN_ADDRESS"] = f"{address[0]}:{address[1] + index}"

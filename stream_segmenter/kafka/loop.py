@@ -16,7 +16,7 @@ from abc import ABC, abstractmethod
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
-    KafkaException,
+    KafkaError,
     Message,
     TopicPartition,
 )
@@ -30,6 +30,13 @@ from stream_segmenter.process import DocumentProcessor, Outcome, RawMessage
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_SECONDS = 10.0
+# The consumer cannot go on (say, fenced by another member with its group.instance.id):
+# the process exits with this code so that whatever runs it starts it again or alerts.
+FATAL_CLIENT_EXIT_CODE = 1
+
+
+class FatalClientError(Exception):
+    """A consumer error librdkafka will not recover from."""
 
 
 class StreamLoop(ABC):
@@ -77,24 +84,14 @@ class StreamLoop(ABC):
             self.settings.processing_guarantee,
         )  # fmt: skip
         try:
-            while not self._stop.is_set():
-                self.heartbeat.beat()
-                messages = self._fetch()
-                batch = [raw for raw in map(self._read, messages) if raw is not None]
-                parts = chunks(batch, self.settings.batch_max_bytes)
-                for number, chunk in enumerate(parts, start=1):
-                    self._handle(chunk)
-                    if number < len(parts):
-                        # The governor looks between chunks, so one batch of large documents
-                        # cannot grow memory (or silence telemetry) for long unseen.
-                        self.supervisor.tick(mid_batch=True)
-                self._after_batch()
-                self.supervisor.tick()
-                self._log_progress()
+            self._consume()
             self.heartbeat.stopping = True
             self._drain()
             if self.supervisor.gave_up:
                 self.exit_code = GIVE_UP_EXIT_CODE
+        except FatalClientError as exc:  # nothing more can be committed: leave, exit
+            log.critical("fatal consumer error, stopping: %s", exc)
+            self.exit_code = FATAL_CLIENT_EXIT_CODE
         finally:
             self.consumer.close()  # leaves the group so partitions move at once
         log.info(
@@ -102,6 +99,23 @@ class StreamLoop(ABC):
             self.stats.documents, self.stats.segments, self.stats.dead_letters, self._rate(),
         )  # fmt: skip
         return self.stats
+
+    def _consume(self) -> None:
+        """Batch after batch until stopped."""
+        while not self._stop.is_set():
+            self.heartbeat.beat()
+            messages = self._fetch()
+            batch = [raw for raw in map(self._read, messages) if raw is not None]
+            parts = chunks(batch, self.settings.batch_max_bytes)
+            for number, chunk in enumerate(parts, start=1):
+                self._handle(chunk)
+                if number < len(parts):
+                    # The governor looks between chunks, so one batch of large documents
+                    # cannot grow memory (or silence telemetry) for long unseen.
+                    self.supervisor.tick(mid_batch=True)
+            self._after_batch()
+            self.supervisor.tick()
+            self._log_progress()
 
     @abstractmethod
     def _handle(self, batch: list[RawMessage]) -> None:
@@ -165,8 +179,9 @@ class StreamLoop(ABC):
     def _read(self, message: Message) -> RawMessage | None:
         error = message.error()
         if error is not None:
-            if error.fatal():
-                raise KafkaException(error)
+            # A fenced static member comes as code _FATAL with fatal() False.
+            if error.fatal() or error.code() == KafkaError._FATAL:
+                raise FatalClientError(str(error))
             log.warning("consume error: %s", error)
             return None
         topic, partition, offset = message.topic(), message.partition(), message.offset()

@@ -102,6 +102,8 @@ def test_two_workers_share_the_partitions_and_stop_together(kafka_bootstrap, top
     with ProcessorProcess(
         kafka_bootstrap, topics, "--workers", "2", TELEMETRY_INTERVAL="0.5",
         ADMIN_ADDRESS="off", INSTANCE_ID="pair",
+        # Static membership: each worker needs its own id, or one fences the other.
+        KAFKA_GROUP_INSTANCE_ID="pair-static",
     ) as processor:  # fmt: skip
 
         def both_busy(records) -> bool:

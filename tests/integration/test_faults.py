@@ -151,3 +151,20 @@ def test_sigterm_mid_stream_commits_what_it_did(kafka_bootstrap, topics, ewt_tes
             counts = finish(watcher, output, events, processor)
             assert f"stopped: {len(events) - done} documents" in processor.output()
     assert counts == Counter(key.decode() for key, _ in events)  # none lost, none twice
+
+
+def test_a_fenced_static_member_exits_and_the_other_finishes(kafka_bootstrap, topics, ewt_test):
+    """Found in review: a member fenced by another with its group.instance.id got a
+    consume error of code _FATAL (fatal() False), logged it as a warning and idled on,
+    holding nothing, for good. It must exit, so that whatever runs it notices."""
+    env = {"BATCH_SIZE": "4", "ADMIN_ADDRESS": "off", "KAFKA_GROUP_INSTANCE_ID": "same-id"}
+    with (
+        published(kafka_bootstrap, topics, ewt_test) as (events, output, watcher, reach),
+        ProcessorProcess(kafka_bootstrap, topics, **env) as first,
+    ):
+        reach(500)
+        with ProcessorProcess(kafka_bootstrap, topics, **env) as second:
+            assert first.process.wait(60) == 1, first.output()
+            assert "fatal consumer error, stopping" in first.output()
+            counts = finish(watcher, output, events, second)
+    assert set(counts) == {key.decode() for key, _ in events}
