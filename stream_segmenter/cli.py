@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -140,6 +141,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter.config import refuse_owned_overrides
+
+    refuse_owned_overrides(os.environ)
     if args.workers < 1:
         raise ConfigError(f"invalid argument: --workers: must be at least 1, got {args.workers}")
     if args.workers > 1:
@@ -259,6 +263,9 @@ def cmd_produce(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from stream_segmenter.config import refuse_owned_overrides
+
+    refuse_owned_overrides(os.environ)
     from stream_segmenter.demo import run_demo
 
     summary = run_demo(settings, args.corpus, args.limit, args.timeout)

@@ -36,17 +36,35 @@ _NOT_LIBRDKAFKA = re.compile(
 
 # librdkafka properties the processing guarantees rest on: a KAFKA_* variable that set one
 # would win over ours and break them without a word (KAFKA_ENABLE_AUTO_COMMIT=true commits
-# offsets whose outputs were never confirmed), so it stops start-up instead.
-OWNED_PROPERTIES = {
-    "group.id": "set it with GROUP_ID",
-    "enable.auto.commit": "offsets are committed only once their outputs are confirmed",
-    "enable.auto.offset.store": "offsets are committed only once their outputs are confirmed",
-    "enable.idempotence": "the producer is idempotent so that a retried send never repeats",
-    "acks": "outputs count as confirmed only when every in-sync replica has them",
-    "delivery.report.only.error": "each delivery report moves the committable offset",
-    "transactional.id": "set it with TRANSACTIONAL_ID",
-    "isolation.level": "set by the processing guarantee",
-}
+# offsets whose outputs were never confirmed), so `run` and `demo` refuse it. Each has the
+# values that are ours (accepted: a deployment may pin them) and why it is ours.
+_CONFIRMED = "offsets are committed only once their outputs are confirmed"
+_ALL_REPLICAS = "outputs count as confirmed only when every in-sync replica has them"
+OWNED_PROPERTIES: dict[str, tuple[set[str], str]] = {
+    "group.id": (set(), "set it with GROUP_ID"),
+    "enable.auto.commit": ({"false"}, _CONFIRMED),
+    "auto.commit.enable": ({"false"}, _CONFIRMED),
+    "enable.auto.offset.store": ({"false"}, _CONFIRMED),
+    "enable.idempotence": ({"true"}, "the producer is idempotent: a retried send never repeats"),
+    "acks": ({"all", "-1"}, _ALL_REPLICAS),
+    "request.required.acks": ({"all", "-1"}, _ALL_REPLICAS),
+    "delivery.report.only.error": ({"false"}, "each delivery report moves the committable offset"),
+    "transactional.id": (set(), "set it with TRANSACTIONAL_ID"),
+    "isolation.level": (
+        {"read_committed"}, "read_committed: input of aborted transactions is never processed"
+    ),
+}  # fmt: skip
+
+
+def refuse_owned_overrides(environ: dict[str, str] | os._Environ[str]) -> None:
+    """Raise ConfigError naming the first KAFKA_* variable that would override one of the
+    properties above with a value other than ours."""
+    for name in sorted(environ):
+        if not name.startswith("KAFKA_") or property_name(name) not in OWNED_PROPERTIES:
+            continue
+        ours, reason = OWNED_PROPERTIES[property_name(name)]
+        if environ[name].strip().lower() not in ours:
+            raise ConfigError(f"invalid configuration: {name}: set by stream-segmenter ({reason})")
 
 
 def _default_instance_id() -> str:
@@ -58,7 +76,9 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
 
-    kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
+    kafka_bootstrap_servers: str = Field(
+        "localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS", min_length=1
+    )
     input_topic: str = Field("documents", alias="INPUT_TOPIC", min_length=1)
     output_topic: str = Field("segments", alias="OUTPUT_TOPIC", min_length=1)
     dlq_topic: str = Field("documents.dlq", alias="DLQ_TOPIC", min_length=1)
@@ -187,10 +207,6 @@ def variable_name(property: str) -> str:
 
 def load_settings() -> Settings:
     """Read and validate the environment; raise ConfigError with one line naming the variable."""
-    for name in sorted(os.environ):
-        reason = OWNED_PROPERTIES.get(property_name(name)) if name.startswith("KAFKA_") else None
-        if reason is not None:
-            raise ConfigError(f"invalid configuration: {name}: set by stream-segmenter ({reason})")
     try:
         return Settings()  # type: ignore[call-arg]
     except ValidationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Iterable
@@ -50,13 +51,36 @@ librdkafka_log = logging.getLogger("librdkafka")
 librdkafka_log.addFilter(_RepeatFilter(CLIENT_ERROR_LOG_EVERY_SECONDS))
 
 
+# librdkafka names a refused property by its canonical name, which may be an alias of
+# the one the variable set (KAFKA_LINGER_MS is refused as queue.buffering.max.ms).
+_ALIASES = [
+    ("linger.ms", "queue.buffering.max.ms"), ("acks", "request.required.acks"),
+    ("compression.type", "compression.codec"), ("retries", "message.send.max.retries"),
+    ("max.in.flight", "max.in.flight.requests.per.connection"),
+    ("bootstrap.servers", "metadata.broker.list"), ("batch.size", "batch.num.messages"),
+]  # fmt: skip
+# Each way librdkafka and the Python client name the property they refuse.
+_REFUSED_PROPERTY = re.compile(
+    r'property:? "([a-z0-9_.]+)"|for "([a-z0-9_.]+)"|^Expected ([a-z0-9_.]+) to be'
+)
+
+
+def _variable_for(key: str, environ: dict[str, str] | os._Environ[str]) -> str:
+    """The KAFKA_* variable that set `key`, under its own name or an alias's."""
+    for pair in _ALIASES:
+        if key in pair:
+            for alias in pair:
+                if variable_name(alias) in environ:
+                    return variable_name(alias)
+    return variable_name(key)
+
+
 def config_error(exc: Exception, settings: Settings) -> ConfigError:
     """One line naming the KAFKA_* variable librdkafka refused (it names the property)."""
     text = str(exc.args[0] if exc.args else exc)
-    # librdkafka: 'property "foo.bar"'; the Python client: 'Expected foo.bar to be bool type'.
-    found = re.search(r'property:? "([a-z0-9_.]+)"|^Expected ([a-z0-9_.]+) to be', text)
-    key = found and (found.group(1) or found.group(2))
-    name = variable_name(key) if key else "KAFKA_*"
+    found = _REFUSED_PROPERTY.search(text)
+    key = found and next(group for group in found.groups() if group)
+    name = _variable_for(key, os.environ) if key else "KAFKA_*"
     reason = getattr(exc.args[0], "str", lambda: text)() if exc.args else text
     if key and SECRET_PROPERTY.search(key):
         reason = re.sub(r'value "[^"]*"', 'value "***"', reason)  # never echo a secret

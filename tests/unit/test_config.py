@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
 import pytest
 
-from stream_segmenter.config import Settings, kafka_passthrough, load_settings
+from stream_segmenter.config import (
+    Settings,
+    kafka_passthrough,
+    load_settings,
+    refuse_owned_overrides,
+)
 from stream_segmenter.errors import ConfigError
 
 
@@ -20,6 +26,7 @@ from stream_segmenter.errors import ConfigError
         ("SPACY_PIPELINES", "en:en_core_web_sm"),
         ("PROCESSING_GUARANTEE", "sometimes"),
         ("LOG_LEVEL", "LOUD"),
+        ("KAFKA_BOOTSTRAP_SERVERS", ""),
     ],
 )
 def test_a_bad_setting_names_its_variable(monkeypatch, name, value):
@@ -123,6 +130,16 @@ def test_kubernetes_and_kafka_script_variables_are_not_passed_to_librdkafka():
             "bogus",
             'KAFKA_SECURITY_PROTOCOL: Invalid value "bogus" for configuration property',
         ),
+        (
+            "KAFKA_ENABLE_PARTITION_EOF",
+            "maybe",
+            'KAFKA_ENABLE_PARTITION_EOF: Expected bool value for "enable.partition.eof"',
+        ),
+        (  # librdkafka names the property by its canonical name
+            "KAFKA_LINGER_MS",
+            "abc",
+            'KAFKA_LINGER_MS: Invalid value for configuration property "queue.buffering.max.ms"',
+        ),
     ],
 )
 def test_a_property_librdkafka_refuses_stops_start_up_naming_it(variable, value, message):
@@ -172,18 +189,49 @@ def test_secrets_are_never_echoed(monkeypatch):
         ("KAFKA_DELIVERY_REPORT_ONLY_ERROR", "true", "each delivery report moves"),
         ("KAFKA_ENABLE_AUTO_COMMIT", "true", "only once their outputs are confirmed"),
         ("KAFKA_ACKS", "1", "every in-sync replica"),
+        ("KAFKA_REQUEST_REQUIRED_ACKS", "1", "every in-sync replica"),  # acks's alias
+        ("KAFKA_ISOLATION_LEVEL", "read_uncommitted", "aborted transactions"),
         ("KAFKA_GROUP_ID", "other", "set it with GROUP_ID"),
     ],
 )
-def test_a_property_the_guarantees_rest_on_cannot_be_overridden(monkeypatch, variable, value, says):
+def test_a_property_the_guarantees_rest_on_cannot_be_overridden(variable, value, says):
     """Found in review: KAFKA_DELIVERY_REPORT_ONLY_ERROR=true ended start-up in a TypeError
     traceback, and had it been accepted no offset would ever have been committed."""
-    monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigError) as caught:
-        load_settings()
+        refuse_owned_overrides({variable: value})
     message = str(caught.value)
     assert message.startswith(f"invalid configuration: {variable}: set by stream-segmenter (")
     assert says in message and "\n" not in message
+
+
+def test_our_own_values_may_be_pinned():
+    refuse_owned_overrides(
+        {"KAFKA_ACKS": "all", "KAFKA_ENABLE_AUTO_COMMIT": "False", "KAFKA_CLIENT_ID": "x",
+         "KAFKA_ENABLE_IDEMPOTENCE": "true", "KAFKA_ISOLATION_LEVEL": "read_committed"}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["run"], ["run", "--workers", "2"], ["demo"]])
+def test_run_and_demo_refuse_an_override_with_one_line(command):
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", *command],
+        env={"PATH": "/usr/bin:/bin", "KAFKA_ENABLE_AUTO_COMMIT": "true"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("invalid configuration: KAFKA_ENABLE_AUTO_COMMIT: set by stream-")
+
+
+def test_commands_that_rely_on_no_guarantee_are_not_refused():
+    """`segment` never opens Kafka; `tail` may well read uncommitted outputs."""
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", "segment"],
+        env={"PATH": "/usr/bin:/bin", "KAFKA_ISOLATION_LEVEL": "read_uncommitted"},
+        input="One. Two.", capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["segments"]) == 2
 
 
 def test_a_type_the_python_client_refuses_is_named_by_its_variable():
