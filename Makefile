@@ -36,7 +36,7 @@ unit: $(BIN)/stream-segmenter ## tests that need no broker
 bench: setup ## benchmarks, quick (10 to 20 minutes on 2 cores): docs/BENCHMARKS.md and plots
 	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/python -m benchmarks"
 
-bench-long: setup ## benchmarks with a 2,000,000-document soak
+bench-long: setup ## benchmarks with a 3,000,000-document soak
 	@$(MAKE) --no-print-directory with-broker RUN="$(BIN)/python -m benchmarks --long"
 
 eval: $(BIN)/stream-segmenter ## segmentation quality on the gold data: docs/SEGMENTATION.md

@@ -65,39 +65,78 @@ def publish(bootstrap: str, topic: str, events: list[tuple[bytes, bytes]]) -> No
     assert producer.flush(120) == 0
 
 
-def local_broker() -> psutil.Process | None:
-    """The Kafka broker process on this machine, if exactly one runs here (None for a
-    remote broker): its CPU is reported beside the workers', since they share the cores."""
-    brokers = [
-        process
-        for process in psutil.process_iter(["cmdline"])
-        if "kafka.Kafka" in (process.info["cmdline"] or [])
-    ]
-    return brokers[0] if len(brokers) == 1 else None
+def local_broker(bootstrap: str) -> psutil.Process | None:
+    """The Kafka broker process listening on the bootstrap port on this machine, if any
+    (None for a remote broker): its CPU is reported beside the workers', since on one
+    machine they share the cores."""
+    port = int(bootstrap.split(",")[0].rsplit(":", 1)[-1])
+    for process in psutil.process_iter(["cmdline"]):
+        if "kafka.Kafka" not in (process.info["cmdline"] or []):
+            continue
+        try:
+            listening = {
+                c.laddr.port for c in process.net_connections("tcp") if c.status == "LISTEN"
+            }
+        except psutil.Error:
+            continue
+        if port in listening:
+            return process
+    return None
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
+def cpu_seconds(processes: list[psutil.Process]) -> float | None:
+    """User + system CPU seconds of `processes`; None if one of them has gone."""
     total = 0.0
     for process in processes:
         try:
             times = process.cpu_times()
-        except psutil.Error:  # a worker that has just exited
-            continue
+        except psutil.Error:
+            return None
         total += times.user + times.system
     return total
 
 
+def machine_cpu_seconds() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole machine since boot. Guest time is already in
+    user time, and steal time (the hypervisor's) was never this machine's to use."""
+    times = psutil.cpu_times()
+    extra = {name: getattr(times, name, 0.0) for name in ("iowait", "guest", "guest_nice", "steal")}
+    idle = times.idle + extra["iowait"]
+    return sum(times) - idle - extra["guest"] - extra["guest_nice"] - extra["steal"], idle
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    at: float  # epoch seconds
+    pids: frozenset[int]  # the processor's process tree
+    processor: float | None  # CPU seconds so far (None: a process had gone)
+    broker: float | None
+    busy: float  # the whole machine's busy and idle CPU seconds so far
+    idle: float
+
+
+@dataclass(frozen=True)
+class CoreUse:
+    """Cores used on average over a window; `other` is everything else that ran (the
+    harness, the system, other programs), `idle` what nobody used."""
+
+    processor: float
+    broker: float | None  # None: no broker on this machine listens on the bootstrap port
+    other: float
+    idle: float
+
+
 class RssSampler(threading.Thread):
     """RSS of a process and its children (workers), once a second; with it the CPU
-    seconds they and the local broker have used, to tell who used the cores when."""
+    seconds they, the local broker and the whole machine have used, to tell who used the
+    cores when."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, bootstrap: str = "127.0.0.1:9092") -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
-        self.broker = local_broker()
+        self.broker = local_broker(bootstrap)
         self.samples: list[tuple[float, float]] = []  # (seconds since start, MB)
-        # (epoch seconds, processor CPU seconds, broker CPU seconds or nan)
-        self.cpu: list[tuple[float, float, float]] = []
+        self.cpu: list[CpuSample] = []
         self.done = threading.Event()
         self.started = time.monotonic()
 
@@ -108,18 +147,36 @@ class RssSampler(threading.Thread):
                 rss = sum(p.memory_info().rss for p in processes if p.is_running())
             except psutil.Error:
                 return
-            broker = cpu_seconds([self.broker]) if self.broker else float("nan")
-            self.cpu.append((time.time(), cpu_seconds(processes), broker))
+            busy, idle = machine_cpu_seconds()
+            self.cpu.append(CpuSample(
+                time.time(), frozenset(p.pid for p in processes), cpu_seconds(processes),
+                cpu_seconds([self.broker]) if self.broker else None, busy, idle,
+            ))  # fmt: skip
             self.samples.append((time.monotonic() - self.started, rss / 2**20))
             self.done.wait(1.0)
 
-    def cores(self, begin: float, end: float) -> tuple[float, float] | None:
-        """(processor cores, broker cores) used on average between two epoch times."""
-        inside = [sample for sample in self.cpu if begin <= sample[0] <= end]
-        if len(inside) < 2 or inside[-1][0] - inside[0][0] < 1:
+    def cores(self, begin: float, end: float) -> CoreUse | None:
+        """Cores used on average between two epoch times; None where the samples do not
+        cover the window (to within 1.5 s at each end) or the processor's processes
+        changed inside it (a worker that exits takes its CPU seconds with it)."""
+        inside = [sample for sample in self.cpu if begin <= sample.at <= end]
+        if len(inside) < 2 or inside[0].at > begin + 1.5 or inside[-1].at < end - 1.5:
             return None
-        (t0, p0, b0), (t1, p1, b1) = inside[0], inside[-1]
-        return (p1 - p0) / (t1 - t0), (b1 - b0) / (t1 - t0)
+        first, last = inside[0], inside[-1]
+        if first.pids != last.pids or first.processor is None or last.processor is None:
+            return None
+        seconds = last.at - first.at
+        processor = (last.processor - first.processor) / seconds
+        broker = (
+            (last.broker - first.broker) / seconds
+            if first.broker is not None and last.broker is not None
+            else None
+        )
+        busy = (last.busy - first.busy) / seconds
+        return CoreUse(
+            processor, broker, max(0.0, busy - processor - (broker or 0.0)),
+            (last.idle - first.idle) / seconds,
+        )  # fmt: skip
 
 
 @dataclass
@@ -129,9 +186,8 @@ class RunResult:
     rss: list[tuple[float, float]] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     exit_code: int | None = None
-    # Cores used in the steady window by the processor (all its workers) and the local
-    # broker (nan if the broker is not on this machine); None if the window was too short.
-    cores: tuple[float, float] | None = None
+    # Cores used in the steady window; None if the samples do not cover it.
+    cores: CoreUse | None = None
 
 
 def start(
@@ -214,7 +270,7 @@ def throughput_run(
     topics = fresh_topics(bootstrap, label)
     publish(bootstrap, topics["INPUT_TOPIC"], events)
     process = start(command, bootstrap, topics, env or {})
-    rss = RssSampler(process.pid)
+    rss = RssSampler(process.pid, bootstrap)
     rss.start()
     try:
         wait_for_records(

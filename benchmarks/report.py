@@ -23,6 +23,8 @@ import matplotlib.pyplot as plt
 
 WARM_UP_SHARE = 0.2  # RSS growth is measured after the first 20% of the soak
 CORES = os.cpu_count() or 1
+# Fewer RSS samples than this (a soak shorter than half a minute) show no trend.
+MIN_SOAK_SAMPLES = 30
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Results:
     # (step, 1 worker, 2 workers) docs/s, per round
     rounds: list[tuple[float, float, float]] = field(default_factory=list)
     round_runs: list[tuple[RunResult, RunResult]] = field(default_factory=list)  # 1, 2 workers
+    broker_where: str = "the Kafka broker ran elsewhere"
     elapsed_seconds: float = 0.0
 
 
@@ -156,14 +159,13 @@ def _short(strategy: str) -> str:
     return strategy
 
 
-def _cores(run: RunResult) -> tuple[str, str, str]:
-    """(processor cores, broker cores, cores left) as table cells."""
-    if run.cores is None:
-        return "–", "–", "–"
-    processor, broker = run.cores
-    if broker != broker:  # nan: the broker is not on this machine
-        return f"{processor:.2f}", "–", "–"
-    return f"{processor:.2f}", f"{broker:.2f}", f"{CORES - processor - broker:.2f}"
+def _cores(run: RunResult) -> list[str]:
+    """(processor, broker, other, idle) cores as table cells."""
+    use = run.cores
+    if use is None:
+        return ["–"] * 4
+    broker = "–" if use.broker is None else f"{use.broker:.2f}"
+    return [f"{use.processor:.2f}", broker, f"{use.other:.2f}", f"{use.idle:.2f}"]
 
 
 def _cores_table(results: Results) -> list[str]:
@@ -174,12 +176,11 @@ def _cores_table(results: Results) -> list[str]:
     runs += [("2b, exactly-once, 1 worker", results.eos), ("5, soak, 1 worker", results.soak),
              ("5, naive loop", results.naive)]  # fmt: skip
     rows = [
-        "| run | docs/s | processor cores | broker cores | cores left |",
-        "|---|---:|---:|---:|---:|",
+        "| run | docs/s | processor | broker | other | idle |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, run in runs:
-        processor, broker, left = _cores(run)
-        rows.append(f"| {name} | {run.docs_per_second:,.0f} | {processor} | {broker} | {left} |")
+        rows.append(f"| {name} | {run.docs_per_second:,.0f} | " + " | ".join(_cores(run)) + " |")
     return rows
 
 
@@ -222,6 +223,11 @@ def write(results: Results, out: Path) -> list[Path]:
     after, end, soak_growth = growth(results.soak.rss)
     naive_after, naive_end, naive_growth = growth(results.naive.rss)
     peak = max(mb for _, mb in results.soak.rss)
+    growth_verdict = (
+        verdict(soak_growth < 0.05)
+        if len(results.soak.rss) >= MIN_SOAK_SAMPLES
+        else f"not judged: {len(results.soak.rss)} samples"
+    )
     naive_peak = max(mb for _, mb in results.naive.rss)
     default_blank = next(s for s in results.blank if s.strategy == RULES_ON_TEXT)
     warm_trained = next(s for s in results.trained if s.strategy.startswith("warm-up"))
@@ -235,8 +241,7 @@ def write(results: Results, out: Path) -> list[Path]:
         f"in one run of {results.elapsed_seconds / 60:.0f} minutes; every figure below comes "
         "from that run.",
         "",
-        f"- Machine: {machine()}; the Kafka broker (Apache Kafka 4.1.1, KRaft, local) ran on "
-        "the same machine.",
+        f"- Machine: {machine()}; {results.broker_where}.",
         f"- Versions: Python {platform.python_version()}, spaCy {spacy.__version__}, "
         f"confluent-kafka {version('confluent-kafka')}, librdkafka {confluent_kafka.libversion()[0]}.",
         f"- Workload: {results.workload}. Each unique document is 3-8 random real sentences "
@@ -286,7 +291,7 @@ def write(results: Results, out: Path) -> list[Path]:
         f"{len(lat):,} documents | p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms | "
         f"p99 < 100 ms | {verdict(p99 < 100)} |",
         f"| 5 | soak, {results.soak.documents:,} unique documents: RSS growth after warm-up | "
-        f"{after:.0f} → {end:.0f} MB = {soak_growth:+.1%} | < 5% | {verdict(soak_growth < 0.05)} |",
+        f"{after:.0f} → {end:.0f} MB = {soak_growth:+.1%} | < 5% | {growth_verdict} |",
         f"| 5 | soak: peak RSS against the high threshold ({high} MB) | {peak:.0f} MB | "
         f"≤ {high * 1.1:.0f} MB | {verdict(peak <= high * 1.1)} |",
         f"| 5 | naive baseline, same documents, same harness | {naive_after:.0f} → {naive_end:.0f} MB = "
@@ -334,12 +339,16 @@ def write(results: Results, out: Path) -> list[Path]:
         "",
         "## Where the cores went",
         "",
-        f"CPU used in each run's steady window (the one its rate is measured over), from "
-        f"the processes' own CPU times sampled every second; {CORES} cores in all. One worker "
-        "is one Python process whose main thread decodes, segments and produces: it cannot "
-        "use much more than one core (librdkafka's threads add a little), so (2) is bounded "
-        "by the share of that thread the segmentation takes. Two workers share the cores "
-        "with the broker: the cores left show how much more there was to take.",
+        "Cores used on average in each run's steady window (the one its rate is measured "
+        "over), from CPU times sampled every second: the processor (all its workers), the "
+        "broker (the process listening on the bootstrap port; – if none on this machine), "
+        "everything else that ran (the harness, the system, any other program), and what "
+        f"was idle; {CORES} cores in all. One worker is one Python process whose main "
+        "thread decodes, segments and produces: it cannot use much more than one core "
+        "(librdkafka's threads add a little), so (2) is bounded by the share of that thread "
+        "the segmentation takes. Two workers share the cores with the broker and whatever "
+        "else runs; idle cores are what they left unused. – for the whole row: the window "
+        "was shorter than the samples (a smoke run) or a worker came or went inside it.",
         "",
         *_cores_table(results),
         "",
