@@ -3,7 +3,7 @@
 The outputs and dead letters of a batch and the batch's input offsets (sent with the
 consumer group's metadata) commit together or not at all. A failed transaction is
 aborted and the batch read again from where it began; a fenced instance (another
-instance with the same transactional id, or a zombie after a rebalance) stops cleanly.
+instance with the same transactional id, or a zombie after a rebalance) exits 1.
 Consumers of the output topic must read with `isolation.level=read_committed`.
 Telemetry is sent by its own producer, outside the transactions.
 """
@@ -17,7 +17,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer, Topic
 
 from stream_segmenter.errors import InvalidMessage
 from stream_segmenter.kafka.delivery import REJECTED, Delivery, dead_letter, without_value
-from stream_segmenter.kafka.loop import StreamLoop
+from stream_segmenter.kafka.loop import FatalClientError, StreamLoop
 from stream_segmenter.kafka.offsets import TopicPartitionKey
 from stream_segmenter.process import Outcome, RawMessage
 
@@ -49,10 +49,8 @@ class ExactlyOnceLoop(StreamLoop):
         outcomes = self.processor.process(batch)
         try:
             sent = self._transact(batch, outcomes)
-        except Fenced as exc:
-            log.error("fenced, stopping: %s", exc)
-            self.stop()
-            return
+        except Fenced as exc:  # its producer is dead: exit, so that a new one starts
+            raise FatalClientError(f"fenced: {exc}") from None
         if sent is None:
             self._rewind(batch)
             return

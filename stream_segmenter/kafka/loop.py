@@ -17,6 +17,7 @@ from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
+    KafkaException,
     Message,
     TopicPartition,
 )
@@ -36,7 +37,12 @@ FATAL_CLIENT_EXIT_CODE = 1
 
 
 class FatalClientError(Exception):
-    """A consumer error librdkafka will not recover from."""
+    """A client error librdkafka will not recover from, or a fenced instance."""
+
+
+def is_fatal(error: object) -> bool:
+    """A fenced static member comes as code _FATAL with fatal() False."""
+    return isinstance(error, KafkaError) and (error.fatal() or error.code() == KafkaError._FATAL)
 
 
 class StreamLoop(ABC):
@@ -89,11 +95,15 @@ class StreamLoop(ABC):
             self._drain()
             if self.supervisor.gave_up:
                 self.exit_code = GIVE_UP_EXIT_CODE
-        except FatalClientError as exc:  # nothing more can be committed: leave, exit
-            log.critical("fatal consumer error, stopping: %s", exc)
+        except (FatalClientError, KafkaException) as exc:  # nothing more can be committed
+            if isinstance(exc, KafkaException) and not is_fatal(exc.args[0] if exc.args else None):
+                raise
+            log.critical("fatal client error, stopping: %s", exc)
             self.exit_code = FATAL_CLIENT_EXIT_CODE
         finally:
-            self.consumer.close()  # leaves the group so partitions move at once
+            # Leaves the group so partitions move at once (a static member's wait for it
+            # to come back, until session.timeout.ms).
+            self.consumer.close()
         log.info(
             "stopped: %d documents, %d segments, %d dead letters, %.1f docs/s",
             self.stats.documents, self.stats.segments, self.stats.dead_letters, self._rate(),
@@ -179,8 +189,7 @@ class StreamLoop(ABC):
     def _read(self, message: Message) -> RawMessage | None:
         error = message.error()
         if error is not None:
-            # A fenced static member comes as code _FATAL with fatal() False.
-            if error.fatal() or error.code() == KafkaError._FATAL:
+            if is_fatal(error):
                 raise FatalClientError(str(error))
             log.warning("consume error: %s", error)
             return None

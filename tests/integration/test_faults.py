@@ -165,6 +165,30 @@ def test_a_fenced_static_member_exits_and_the_other_finishes(kafka_bootstrap, to
         reach(500)
         with ProcessorProcess(kafka_bootstrap, topics, **env) as second:
             assert first.process.wait(60) == 1, first.output()
-            assert "fatal consumer error, stopping" in first.output()
+            assert "fatal client error, stopping" in first.output()
             counts = finish(watcher, output, events, second)
     assert set(counts) == {key.decode() for key, _ in events}
+
+
+def test_a_fenced_transactional_instance_exits_and_the_other_finishes_exactly_once(
+    kafka_bootstrap, topics, ewt_test
+):
+    """Found in review: under exactly-once, a producer fenced by another instance with its
+    TRANSACTIONAL_ID went on to the batch's next chunk and died of the fatal error in a
+    traceback. It must leave with one line and exit 1; the other writes each document
+    exactly once."""
+    env = {"BATCH_SIZE": "4", "ADMIN_ADDRESS": "off", "PROCESSING_GUARANTEE": "exactly-once",
+           "TRANSACTIONAL_ID": f"{topics['GROUP_ID']}-same"}  # fmt: skip
+    with (
+        published(kafka_bootstrap, topics, ewt_test, read_committed=True) as (
+            events, output, watcher, reach,
+        ),
+        ProcessorProcess(kafka_bootstrap, topics, **env) as first,
+    ):  # fmt: skip
+        reach(300)
+        with ProcessorProcess(kafka_bootstrap, topics, **env) as second:
+            assert first.process.wait(60) == 1, first.output()
+            assert "fatal client error, stopping: fenced" in first.output()
+            assert "Traceback" not in first.output()
+            counts = finish(watcher, output, events, second)
+    assert counts == Counter(key.decode() for key, _ in events)
