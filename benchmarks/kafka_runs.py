@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -69,7 +70,10 @@ def local_broker(bootstrap: str) -> psutil.Process | None:
     """The Kafka broker process listening on the bootstrap port on this machine, if any
     (None for a remote broker): its CPU is reported beside the workers', since on one
     machine they share the cores."""
-    port = int(bootstrap.split(",")[0].rsplit(":", 1)[-1])
+    host, _, port_text = bootstrap.split(",")[0].strip().rpartition(":")
+    host, port = (host, int(port_text)) if port_text.isdigit() else (port_text, 9092)
+    if not is_this_machine(host.strip("[]")):
+        return None
     for process in psutil.process_iter(["cmdline"]):
         if "kafka.Kafka" not in (process.info["cmdline"] or []):
             continue
@@ -82,6 +86,14 @@ def local_broker(bootstrap: str) -> psutil.Process | None:
         if port in listening:
             return process
     return None
+
+
+def is_this_machine(host: str) -> bool:
+    """Whether `host` names this machine: loopback, its hostname or one of its addresses."""
+    if host in ("localhost", socket.gethostname()) or host.startswith("127.") or host == "::1":
+        return True
+    addresses = {a.address for nic in psutil.net_if_addrs().values() for a in nic}
+    return host in addresses
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float | None:

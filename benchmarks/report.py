@@ -234,11 +234,12 @@ def write(results: Results, out: Path) -> list[Path]:
     blank_ratio = default_blank.docs_per_second / results.blank[0].docs_per_second
     trained_ratio = warm_trained.docs_per_second / results.trained[0].docs_per_second
 
+    minutes = round(results.elapsed_seconds / 60)
     lines = [
         "# Benchmarks",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {results.mode} mode, commit {commit()}, "
-        f"in one run of {results.elapsed_seconds / 60:.0f} minutes; every figure below comes "
+        f"in one run of {minutes} minute{'' if minutes == 1 else 's'}; every figure below comes "
         "from that run.",
         "",
         f"- Machine: {machine()}; {results.broker_where}.",
@@ -343,7 +344,8 @@ def write(results: Results, out: Path) -> list[Path]:
         "over), from CPU times sampled every second: the processor (all its workers), the "
         "broker (the process listening on the bootstrap port; – if none on this machine), "
         "everything else that ran (the harness, the system, any other program), and what "
-        f"was idle; {CORES} cores in all. One worker is one Python process whose main "
+        f"was idle; {CORES} cores in all (less any time the hypervisor stole, counted in "
+        "neither). One worker is one Python process whose main "
         "thread decodes, segments and produces: it cannot use much more than one core "
         "(librdkafka's threads add a little), so (2) is bounded by the share of that thread "
         "the segmentation takes. Two workers share the cores with the broker and whatever "

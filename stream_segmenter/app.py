@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stream_segmenter.admin import AdminServer, LoopHeartbeat
 from stream_segmenter.cache import ResultCache
@@ -21,6 +22,9 @@ from stream_segmenter.models.pool import ModelPool
 from stream_segmenter.process import DocumentProcessor
 from stream_segmenter.segment import Segmenter
 from stream_segmenter.telemetry import TelemetryPublisher
+
+if TYPE_CHECKING:
+    from confluent_kafka import Producer
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,9 @@ class App:
                 self.admin.stop()
 
 
-def build_app(settings: Settings) -> App:
-    """The processor with its governor, telemetry and admin server (not started yet)."""
+def build_clients(settings: Settings) -> tuple[Producer, Producer, dict[str, object]]:
+    """(telemetry producer, output producer, consumer config), every KAFKA_* property
+    checked by the clients themselves; a refused one raises ConfigError naming it."""
     from confluent_kafka import Consumer, KafkaException, Producer
 
     from stream_segmenter.kafka.clients import (
@@ -75,6 +80,22 @@ def build_app(settings: Settings) -> App:
         telemetry_producer_config,
     )
 
+    try:
+        telemetry_producer = Producer(telemetry_producer_config(settings))
+        producer = Producer(producer_config(settings))
+        consumer = consumer_config(settings)
+        Consumer(consumer).close()  # librdkafka checks the consumer's properties here
+    except (KafkaException, TypeError, ValueError) as exc:  # the Python client checks types
+        raise config_error(exc, settings) from None
+    return telemetry_producer, producer, consumer
+
+
+def build_app(settings: Settings) -> App:
+    """The processor with its governor, telemetry and admin server (not started yet)."""
+    from confluent_kafka import KafkaException
+
+    from stream_segmenter.kafka.clients import config_error
+
     probe = MemoryProbe()
     low, high, limit, source = resolve_thresholds(settings, probe.cgroup_limit_mb)
     processor = build_document_processor(settings)
@@ -83,13 +104,7 @@ def build_app(settings: Settings) -> App:
         low, high, light_every=LIGHT_CLEANUP_EVERY_SECONDS,
         retry_every=settings.critical_retry_seconds,
     )  # fmt: skip
-    try:
-        telemetry_producer = Producer(telemetry_producer_config(settings))
-        producer = Producer(producer_config(settings))
-        consumer = consumer_config(settings)
-        Consumer(consumer).close()  # librdkafka checks the consumer's properties here
-    except (KafkaException, TypeError, ValueError) as exc:  # the Python client checks types
-        raise config_error(exc, settings) from None
+    telemetry_producer, producer, consumer = build_clients(settings)
     publisher = TelemetryPublisher(
         telemetry_producer, settings.telemetry_topic, settings.instance_id
     )

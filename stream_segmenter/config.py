@@ -56,6 +56,10 @@ OWNED_PROPERTIES: dict[str, tuple[set[str], str]] = {
 }  # fmt: skip
 
 
+# librdkafka reads these as booleans too.
+_LIBRDKAFKA_BOOLS = {"t": "true", "1": "true", "f": "false", "0": "false"}
+
+
 def refuse_owned_overrides(environ: dict[str, str] | os._Environ[str]) -> None:
     """Raise ConfigError naming the first KAFKA_* variable that would override one of the
     properties above with a value other than ours."""
@@ -63,7 +67,8 @@ def refuse_owned_overrides(environ: dict[str, str] | os._Environ[str]) -> None:
         if not name.startswith("KAFKA_") or property_name(name) not in OWNED_PROPERTIES:
             continue
         ours, reason = OWNED_PROPERTIES[property_name(name)]
-        if environ[name].strip().lower() not in ours:
+        value = environ[name].strip().lower()
+        if _LIBRDKAFKA_BOOLS.get(value, value) not in ours:
             raise ConfigError(f"invalid configuration: {name}: set by stream-segmenter ({reason})")
 
 
@@ -76,9 +81,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
 
-    kafka_bootstrap_servers: str = Field(
-        "localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS", min_length=1
-    )
+    kafka_bootstrap_servers: str = Field("localhost:9092", alias="KAFKA_BOOTSTRAP_SERVERS")
     input_topic: str = Field("documents", alias="INPUT_TOPIC", min_length=1)
     output_topic: str = Field("segments", alias="OUTPUT_TOPIC", min_length=1)
     dlq_topic: str = Field("documents.dlq", alias="DLQ_TOPIC", min_length=1)
@@ -122,6 +125,13 @@ class Settings(BaseSettings):
     poll_timeout_seconds: float = Field(0.5, alias="POLL_TIMEOUT_SECONDS", gt=0)
     commit_interval_seconds: float = Field(1.0, alias="COMMIT_INTERVAL_SECONDS", ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LOG_LEVEL")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError(f"expected brokers such as 'kafka:9092', got {value!r}")
+        return value.strip()
 
     @field_validator("default_lang")
     @classmethod
@@ -191,7 +201,7 @@ class Settings(BaseSettings):
 def kafka_passthrough(environ: dict[str, str] | os._Environ[str]) -> dict[str, str]:
     """Map every KAFKA_FOO_BAR variable (except our own) to the librdkafka key foo.bar."""
     return {
-        property_name(name): value
+        property_name(name): value.strip()
         for name, value in environ.items()
         if name.startswith("KAFKA_") and len(name) > 6 and not _NOT_LIBRDKAFKA.fullmatch(name)
     }

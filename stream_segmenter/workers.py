@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from stream_segmenter.config import Settings
+from stream_segmenter.config import Settings, property_name
 
 if TYPE_CHECKING:
     from stream_segmenter.cli import StopSignals
@@ -31,8 +31,9 @@ def worker_environment(settings: Settings, index: int) -> dict[str, str]:
     env = {**os.environ, "INSTANCE_ID": f"{settings.instance_id}-w{index}"}
     if settings.transactional_id:
         env["TRANSACTIONAL_ID"] = f"{settings.transactional_id}-w{index}"
-    if os.environ.get("KAFKA_GROUP_INSTANCE_ID"):
-        env["KAFKA_GROUP_INSTANCE_ID"] = f"{os.environ['KAFKA_GROUP_INSTANCE_ID']}-w{index}"
+    for name, value in os.environ.items():
+        if name.startswith("KAFKA_") and property_name(name) == "group.instance.id" and value:
+            env[name] = f"{value}-w{index}"
     address = settings.admin_host_port
     if address is not None and address[1] != 0:
         env["ADMIN_ADDRESS"] = f"{address[0]}:{address[1] + index}"
@@ -64,8 +65,14 @@ def run_workers(settings: Settings, count: int, signals: StopSignals) -> int:
             code = worker.poll()
             if code not in (None, 0) and not signals.received and not failed:
                 log.error("worker %d exited with %d: stopping the others", worker.pid, code)
-                failed = code
+                failed = exit_status(code)
                 forward()
         time.sleep(0.2)
-    codes = [worker.wait() for worker in workers]
+    codes = [exit_status(worker.wait()) for worker in workers]
     return failed or next((code for code in codes if code != 0), 0)
+
+
+def exit_status(code: int) -> int:
+    """A worker killed by signal N (Popen: -N) makes the parent exit 128 + N, as a shell
+    reports it; -9 as an exit code would come out as 247."""
+    return 128 - code if code < 0 else code

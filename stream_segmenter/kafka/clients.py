@@ -57,7 +57,8 @@ _ALIASES = [
     ("linger.ms", "queue.buffering.max.ms"), ("acks", "request.required.acks"),
     ("compression.type", "compression.codec"), ("retries", "message.send.max.retries"),
     ("max.in.flight", "max.in.flight.requests.per.connection"),
-    ("bootstrap.servers", "metadata.broker.list"), ("batch.size", "batch.num.messages"),
+    ("bootstrap.servers", "metadata.broker.list"), ("delivery.timeout.ms", "message.timeout.ms"),
+    ("sasl.mechanism", "sasl.mechanisms"),
 ]  # fmt: skip
 # Each way librdkafka and the Python client name the property they refuse.
 _REFUSED_PROPERTY = re.compile(
@@ -66,7 +67,9 @@ _REFUSED_PROPERTY = re.compile(
 
 
 def _variable_for(key: str, environ: dict[str, str] | os._Environ[str]) -> str:
-    """The KAFKA_* variable that set `key`, under its own name or an alias's."""
+    """The KAFKA_* variable that set `key`, under its own name or else an alias's."""
+    if variable_name(key) in environ:
+        return variable_name(key)
     for pair in _ALIASES:
         if key in pair:
             for alias in pair:

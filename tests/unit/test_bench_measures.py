@@ -79,3 +79,13 @@ def test_cpu_seconds_counts_what_a_worker_burned():
         child.kill()
         child.wait()
     assert cpu_seconds([process]) is None  # gone: no figure rather than a wrong one
+
+
+def test_a_broker_elsewhere_is_not_taken_for_a_local_one():
+    """Found in review: a remote bootstrap on the same port as a local broker was taken
+    for the local broker, whose CPU then stood in the report as the remote one's."""
+    from benchmarks.kafka_runs import is_this_machine, local_broker
+
+    assert is_this_machine("localhost") and is_this_machine("127.0.0.1")
+    assert not is_this_machine("remote.example") and not is_this_machine("192.0.2.1")
+    assert local_broker("remote.example:9092") is None

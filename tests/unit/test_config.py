@@ -27,6 +27,7 @@ from stream_segmenter.errors import ConfigError
         ("PROCESSING_GUARANTEE", "sometimes"),
         ("LOG_LEVEL", "LOUD"),
         ("KAFKA_BOOTSTRAP_SERVERS", ""),
+        ("KAFKA_BOOTSTRAP_SERVERS", " "),
     ],
 )
 def test_a_bad_setting_names_its_variable(monkeypatch, name, value):
@@ -140,6 +141,11 @@ def test_kubernetes_and_kafka_script_variables_are_not_passed_to_librdkafka():
             "abc",
             'KAFKA_LINGER_MS: Invalid value for configuration property "queue.buffering.max.ms"',
         ),
+        (
+            "KAFKA_DELIVERY_TIMEOUT_MS",
+            "abc",
+            'KAFKA_DELIVERY_TIMEOUT_MS: Invalid value for configuration property "message.t',
+        ),
     ],
 )
 def test_a_property_librdkafka_refuses_stops_start_up_naming_it(variable, value, message):
@@ -205,10 +211,18 @@ def test_a_property_the_guarantees_rest_on_cannot_be_overridden(variable, value,
 
 
 def test_our_own_values_may_be_pinned():
+    """In any spelling librdkafka reads the same (true/t/1, false/f/0, case, spaces)."""
     refuse_owned_overrides(
-        {"KAFKA_ACKS": "all", "KAFKA_ENABLE_AUTO_COMMIT": "False", "KAFKA_CLIENT_ID": "x",
-         "KAFKA_ENABLE_IDEMPOTENCE": "true", "KAFKA_ISOLATION_LEVEL": "read_committed"}
+        {"KAFKA_ACKS": " ALL ", "KAFKA_ENABLE_AUTO_COMMIT": "False", "KAFKA_CLIENT_ID": "x",
+         "KAFKA_ENABLE_IDEMPOTENCE": "1", "KAFKA_ISOLATION_LEVEL": "read_committed",
+         "KAFKA_ENABLE_AUTO_OFFSET_STORE": "f", "KAFKA_DELIVERY_REPORT_ONLY_ERROR": "0"}
     )  # fmt: skip
+
+
+def test_values_reach_librdkafka_without_surrounding_spaces():
+    assert kafka_passthrough({"KAFKA_ACKS": " all ", "KAFKA_LINGER_MS": "5\n"}) == {
+        "acks": "all", "linger.ms": "5"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("command", [["run"], ["run", "--workers", "2"], ["demo"]])
@@ -246,3 +260,28 @@ def test_a_type_the_python_client_refuses_is_named_by_its_variable():
         "invalid configuration: KAFKA_DELIVERY_REPORT_ONLY_ERROR: "
         "Expected delivery.report.only.error to be bool type, not str"
     )
+
+
+def test_of_two_aliases_set_the_one_librdkafka_refuses_is_named():
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", "run"],
+        env={"PATH": "/usr/bin:/bin", "ADMIN_ADDRESS": "off", "KAFKA_LINGER_MS": "5",
+             "KAFKA_QUEUE_BUFFERING_MAX_MS": "abc"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("invalid configuration: KAFKA_QUEUE_BUFFERING_MAX_MS: ")
+
+
+def test_with_workers_a_refused_property_is_one_line_not_one_per_worker():
+    result = subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", "run", "--workers", "2"],
+        env={"PATH": "/usr/bin:/bin", "ADMIN_ADDRESS": "off", "KAFKA_LINGER_MS": "abc"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "invalid configuration: KAFKA_LINGER_MS: Invalid value for configuration property "
+        '"queue.buffering.max.ms"'
+    ]
