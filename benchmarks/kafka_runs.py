@@ -143,7 +143,7 @@ class RssSampler(threading.Thread):
     seconds they, the local broker and the whole machine have used, to tell who used the
     cores when."""
 
-    def __init__(self, pid: int, bootstrap: str = "127.0.0.1:9092") -> None:
+    def __init__(self, pid: int, bootstrap: str) -> None:
         super().__init__(daemon=True)
         self.process = psutil.Process(pid)
         self.broker = local_broker(bootstrap)
@@ -345,18 +345,23 @@ def steady_rate(stamps: list[int]) -> float:
     start-up (pipeline load, group join, the rebalance when a second worker joins) and the
     tail are left out, so runs of different lengths and worker counts compare."""
     ordered = sorted(stamps)
+    low, high = _window(ordered)
+    return (high - low) / max((ordered[high] - ordered[low]) / 1000, 1e-3)
+
+
+def _window(ordered: list[int]) -> tuple[int, int]:
+    """Indexes of the 10th and 90th percentile output, or of the first and last where
+    that would leave too little."""
     low, high = len(ordered) // 10, len(ordered) * 9 // 10
     if high - low < 10 or ordered[high] == ordered[low]:
-        return (len(ordered) - 1) / max((ordered[-1] - ordered[0]) / 1000, 1e-3)
-    return (high - low) / ((ordered[high] - ordered[low]) / 1000)
+        return 0, len(ordered) - 1
+    return low, high
 
 
 def steady_window(stamps: list[int]) -> tuple[int, int]:
     """The output times (ms) of the 10th and the 90th percentile: steady_rate's window."""
     ordered = sorted(stamps)
-    low, high = len(ordered) // 10, len(ordered) * 9 // 10
-    if high - low < 10 or ordered[high] == ordered[low]:
-        return ordered[0], ordered[-1]
+    low, high = _window(ordered)
     return ordered[low], ordered[high]
 
 

@@ -68,9 +68,12 @@ class App:
                 self.admin.stop()
 
 
-def build_clients(settings: Settings) -> tuple[Producer, Producer, dict[str, object]]:
+def build_clients(
+    settings: Settings, message_limit: int | None = None
+) -> tuple[Producer, Producer, dict[str, object]]:
     """(telemetry producer, output producer, consumer config), every KAFKA_* property
-    checked by the clients themselves; a refused one raises ConfigError naming it."""
+    checked by the clients themselves; a refused one raises ConfigError naming it.
+    With `message_limit` the broker is not asked for the topics' (see producer_config)."""
     from confluent_kafka import Consumer, KafkaException, Producer
 
     from stream_segmenter.kafka.clients import (
@@ -82,7 +85,7 @@ def build_clients(settings: Settings) -> tuple[Producer, Producer, dict[str, obj
 
     try:
         telemetry_producer = Producer(telemetry_producer_config(settings))
-        producer = Producer(producer_config(settings))
+        producer = Producer(producer_config(settings, message_limit))
         consumer = consumer_config(settings)
         Consumer(consumer).close()  # librdkafka checks the consumer's properties here
     except (KafkaException, TypeError, ValueError) as exc:  # the Python client checks types

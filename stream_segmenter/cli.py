@@ -148,9 +148,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError(f"invalid argument: --workers: must be at least 1, got {args.workers}")
     if args.workers > 1:
         from stream_segmenter.app import build_clients
+        from stream_segmenter.kafka.clients import DEFAULT_MESSAGE_MAX_BYTES
         from stream_segmenter.workers import run_workers
 
-        build_clients(settings)  # a refused property: one line here, not one per worker
+        # A refused property: one line here, not one per worker; each worker asks the
+        # broker for the topics' message limit itself.
+        build_clients(settings, DEFAULT_MESSAGE_MAX_BYTES)
         return run_workers(settings, args.workers, args.signals)
     from stream_segmenter.app import build_app
     from stream_segmenter.heap import freeze_startup_objects

@@ -43,17 +43,33 @@ _ALL_REPLICAS = "outputs count as confirmed only when every in-sync replica has 
 OWNED_PROPERTIES: dict[str, tuple[set[str], str]] = {
     "group.id": (set(), "set it with GROUP_ID"),
     "enable.auto.commit": ({"false"}, _CONFIRMED),
-    "auto.commit.enable": ({"false"}, _CONFIRMED),
+    "auto.commit.enable": ({"false"}, _CONFIRMED),  # the legacy consumer's name
     "enable.auto.offset.store": ({"false"}, _CONFIRMED),
     "enable.idempotence": ({"true"}, "the producer is idempotent: a retried send never repeats"),
     "acks": ({"all", "-1"}, _ALL_REPLICAS),
-    "request.required.acks": ({"all", "-1"}, _ALL_REPLICAS),
     "delivery.report.only.error": ({"false"}, "each delivery report moves the committable offset"),
     "transactional.id": (set(), "set it with TRANSACTIONAL_ID"),
     "isolation.level": (
         {"read_committed"}, "read_committed: input of aborted transactions is never processed"
     ),
 }  # fmt: skip
+
+
+# Two names librdkafka takes for one property. It names a refused property by one of
+# them (KAFKA_LINGER_MS is refused as queue.buffering.max.ms), and an owned property
+# may be set under either.
+PROPERTY_ALIASES = [
+    ("linger.ms", "queue.buffering.max.ms"), ("acks", "request.required.acks"),
+    ("compression.type", "compression.codec"), ("retries", "message.send.max.retries"),
+    ("max.in.flight", "max.in.flight.requests.per.connection"),
+    ("bootstrap.servers", "metadata.broker.list"), ("delivery.timeout.ms", "message.timeout.ms"),
+    ("sasl.mechanism", "sasl.mechanisms"),
+]  # fmt: skip
+
+
+def aliases_of(key: str) -> list[str]:
+    """The other names of the librdkafka property `key`."""
+    return [other for pair in PROPERTY_ALIASES if key in pair for other in pair if other != key]
 
 
 # librdkafka reads these as booleans too.
@@ -64,9 +80,14 @@ def refuse_owned_overrides(environ: dict[str, str] | os._Environ[str]) -> None:
     """Raise ConfigError naming the first KAFKA_* variable that would override one of the
     properties above with a value other than ours."""
     for name in sorted(environ):
-        if not name.startswith("KAFKA_") or property_name(name) not in OWNED_PROPERTIES:
+        if not name.startswith("KAFKA_"):
             continue
-        ours, reason = OWNED_PROPERTIES[property_name(name)]
+        key = property_name(name)
+        names = (key, *aliases_of(key))
+        owned = next((OWNED_PROPERTIES[p] for p in names if p in OWNED_PROPERTIES), None)
+        if owned is None:
+            continue
+        ours, reason = owned
         value = environ[name].strip().lower()
         if _LIBRDKAFKA_BOOLS.get(value, value) not in ours:
             raise ConfigError(f"invalid configuration: {name}: set by stream-segmenter ({reason})")

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from stream_segmenter.config import SECRET_PROPERTY, Settings, variable_name
+from stream_segmenter.config import SECRET_PROPERTY, Settings, aliases_of, variable_name
 from stream_segmenter.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -51,15 +51,6 @@ librdkafka_log = logging.getLogger("librdkafka")
 librdkafka_log.addFilter(_RepeatFilter(CLIENT_ERROR_LOG_EVERY_SECONDS))
 
 
-# librdkafka names a refused property by its canonical name, which may be an alias of
-# the one the variable set (KAFKA_LINGER_MS is refused as queue.buffering.max.ms).
-_ALIASES = [
-    ("linger.ms", "queue.buffering.max.ms"), ("acks", "request.required.acks"),
-    ("compression.type", "compression.codec"), ("retries", "message.send.max.retries"),
-    ("max.in.flight", "max.in.flight.requests.per.connection"),
-    ("bootstrap.servers", "metadata.broker.list"), ("delivery.timeout.ms", "message.timeout.ms"),
-    ("sasl.mechanism", "sasl.mechanisms"),
-]  # fmt: skip
 # Each way librdkafka and the Python client name the property they refuse.
 _REFUSED_PROPERTY = re.compile(
     r'property:? "([a-z0-9_.]+)"|for "([a-z0-9_.]+)"|^Expected ([a-z0-9_.]+) to be'
@@ -68,13 +59,9 @@ _REFUSED_PROPERTY = re.compile(
 
 def _variable_for(key: str, environ: dict[str, str] | os._Environ[str]) -> str:
     """The KAFKA_* variable that set `key`, under its own name or else an alias's."""
-    if variable_name(key) in environ:
-        return variable_name(key)
-    for pair in _ALIASES:
-        if key in pair:
-            for alias in pair:
-                if variable_name(alias) in environ:
-                    return variable_name(alias)
+    for name in map(variable_name, (key, *aliases_of(key))):
+        if name in environ:
+            return name
     return variable_name(key)
 
 
@@ -114,8 +101,9 @@ def consumer_config(settings: Settings) -> dict[str, object]:
     return config
 
 
-def producer_config(settings: Settings) -> dict[str, object]:
-    """Idempotent, acks=all: a retried send never duplicates or reorders within a partition."""
+def producer_config(settings: Settings, message_limit: int | None = None) -> dict[str, object]:
+    """Idempotent, acks=all: a retried send never duplicates or reorders within a partition.
+    `message_limit` stands in for the topics' own (asked of the broker when None)."""
     config: dict[str, object] = {
         "enable.idempotence": True,
         "acks": "all",
@@ -123,7 +111,7 @@ def producer_config(settings: Settings) -> dict[str, object]:
         "compression.type": "lz4",
         # The topics' own limit (see topic_message_limit), so that an output too large is
         # refused here, alone, and not in a batch with others at the broker.
-        "message.max.bytes": topic_message_limit(settings),
+        "message.max.bytes": message_limit or topic_message_limit(settings),
     }
     if settings.processing_guarantee == "exactly-once":
         config["transactional.id"] = settings.transactional_id or (

@@ -30,10 +30,6 @@ Refusal = tuple[TopicPartitionKey, int]
 FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 
 
-class Fenced(Exception):
-    """Another instance owns this transactional id or these partitions now."""
-
-
 class ExactlyOnceLoop(StreamLoop):
     def __init__(self, *args: object, producer: Producer, **kwargs: object) -> None:
         self.producer = producer
@@ -47,10 +43,7 @@ class ExactlyOnceLoop(StreamLoop):
 
     def _handle(self, batch: list[RawMessage]) -> None:
         outcomes = self.processor.process(batch)
-        try:
-            sent = self._transact(batch, outcomes)
-        except Fenced as exc:  # its producer is dead: exit, so that a new one starts
-            raise FatalClientError(f"fenced: {exc}") from None
+        sent = self._transact(batch, outcomes)
         if sent is None:
             self._rewind(batch)
             return
@@ -75,8 +68,8 @@ class ExactlyOnceLoop(StreamLoop):
             return sent
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
-            if error.fatal() or error.code() in FENCED:
-                raise Fenced(str(error)) from None
+            if error.fatal() or error.code() in FENCED:  # its producer is dead: exit
+                raise FatalClientError(f"fenced: {error}") from None
             log.warning("transaction failed (%s): aborted, the batch will be read again", error)
             self._remember_refusals(failed)
             self._abort()
@@ -162,7 +155,7 @@ class ExactlyOnceLoop(StreamLoop):
             self.producer.abort_transaction(TRANSACTION_TIMEOUT_SECONDS)
         except KafkaException as exc:
             if exc.args[0].fatal():
-                raise Fenced(str(exc.args[0])) from None
+                raise FatalClientError(f"fenced: {exc.args[0]}") from None
             log.warning("abort failed: %s", exc)
 
     def _after_batch(self) -> None:

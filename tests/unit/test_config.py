@@ -15,6 +15,17 @@ from stream_segmenter.config import (
 from stream_segmenter.errors import ConfigError
 
 
+def stream_segmenter(
+    command: list[str], env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The command line as a process of its own, with only `env` (and PATH) set."""
+    return subprocess.run(
+        [sys.executable, "-m", "stream_segmenter", *command],
+        env={"PATH": "/usr/bin:/bin", **env}, input=stdin, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -40,13 +51,7 @@ def test_a_bad_setting_names_its_variable(monkeypatch, name, value):
 
 
 def test_start_up_stops_with_one_line_and_exit_code_2():
-    result = subprocess.run(
-        [sys.executable, "-m", "stream_segmenter", "run"],
-        env={"PATH": "/usr/bin:/bin", "BATCH_SIZE": "many"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = stream_segmenter(["run"], {"BATCH_SIZE": "many"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "invalid configuration: BATCH_SIZE: Input should be a valid integer, "
@@ -149,13 +154,7 @@ def test_kubernetes_and_kafka_script_variables_are_not_passed_to_librdkafka():
     ],
 )
 def test_a_property_librdkafka_refuses_stops_start_up_naming_it(variable, value, message):
-    result = subprocess.run(
-        [sys.executable, "-m", "stream_segmenter", "run"],
-        env={"PATH": "/usr/bin:/bin", variable: value, "ADMIN_ADDRESS": "off"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = stream_segmenter(["run"], {variable: value, "ADMIN_ADDRESS": "off"})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"invalid configuration: {message}")
@@ -227,11 +226,7 @@ def test_values_reach_librdkafka_without_surrounding_spaces():
 
 @pytest.mark.parametrize("command", [["run"], ["run", "--workers", "2"], ["demo"]])
 def test_run_and_demo_refuse_an_override_with_one_line(command):
-    result = subprocess.run(
-        [sys.executable, "-m", "stream_segmenter", *command],
-        env={"PATH": "/usr/bin:/bin", "KAFKA_ENABLE_AUTO_COMMIT": "true"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = stream_segmenter(command, {"KAFKA_ENABLE_AUTO_COMMIT": "true"})
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("invalid configuration: KAFKA_ENABLE_AUTO_COMMIT: set by stream-")
@@ -239,11 +234,9 @@ def test_run_and_demo_refuse_an_override_with_one_line(command):
 
 def test_commands_that_rely_on_no_guarantee_are_not_refused():
     """`segment` never opens Kafka; `tail` may well read uncommitted outputs."""
-    result = subprocess.run(
-        [sys.executable, "-m", "stream_segmenter", "segment"],
-        env={"PATH": "/usr/bin:/bin", "KAFKA_ISOLATION_LEVEL": "read_uncommitted"},
-        input="One. Two.", capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = stream_segmenter(
+        ["segment"], {"KAFKA_ISOLATION_LEVEL": "read_uncommitted"}, stdin="One. Two."
+    )
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["segments"]) == 2
 
@@ -263,23 +256,19 @@ def test_a_type_the_python_client_refuses_is_named_by_its_variable():
 
 
 def test_of_two_aliases_set_the_one_librdkafka_refuses_is_named():
-    result = subprocess.run(
-        [sys.executable, "-m", "stream_segmenter", "run"],
-        env={"PATH": "/usr/bin:/bin", "ADMIN_ADDRESS": "off", "KAFKA_LINGER_MS": "5",
-             "KAFKA_QUEUE_BUFFERING_MAX_MS": "abc"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = stream_segmenter(
+        ["run"],
+        {"ADMIN_ADDRESS": "off", "KAFKA_LINGER_MS": "5", "KAFKA_QUEUE_BUFFERING_MAX_MS": "abc"},
+    )
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("invalid configuration: KAFKA_QUEUE_BUFFERING_MAX_MS: ")
 
 
 def test_with_workers_a_refused_property_is_one_line_not_one_per_worker():
-    result = subprocess.run(
-        [sys.executable, "-m", "stream_segmenter", "run", "--workers", "2"],
-        env={"PATH": "/usr/bin:/bin", "ADMIN_ADDRESS": "off", "KAFKA_LINGER_MS": "abc"},
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = stream_segmenter(
+        ["run", "--workers", "2"], {"ADMIN_ADDRESS": "off", "KAFKA_LINGER_MS": "abc"}
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "invalid configuration: KAFKA_LINGER_MS: Invalid value for configuration property "
