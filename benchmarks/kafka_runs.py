@@ -276,8 +276,8 @@ def throughput_run(
 
     While it runs, the harness only watches the output topic's end offsets, which costs
     next to nothing: reading every output as it came (as this harness first did) took
-    0.08 of a core, and the broker's work to serve it, from two workers that share the
-    two cores with the broker. Outputs are read and checked once the count is reached.
+    CPU, its own and the broker's, from two workers that share the two cores with the
+    broker. Outputs are read and checked once the count is reached.
     """
     topics = fresh_topics(bootstrap, label)
     publish(bootstrap, topics["INPUT_TOPIC"], events)
